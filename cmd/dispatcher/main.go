@@ -1,0 +1,28 @@
+// Command dispatcher dispatches GitHub Actions workflows across repositories.
+//
+// main only gathers the OS handles and build information; everything else
+// lives in package cli so that it can be tested.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/cli"
+)
+
+// Set by the linker (see .goreleaser.yaml and the Makefile).
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args, cli.System(), cli.BuildInfo{Version: version, Commit: commit, Date: date})
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+)
+
+// Exit codes returned by Main.
+const (
+	ExitOK       = 0 // success, or nothing found
+	ExitProblems = 1 // problems found, or the operation failed
+	ExitUsage    = 2 // usage or input error
+)
+
+// BuildInfo describes the binary; main sets it from linker flags.
+type BuildInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Date    string `json:"date"`
+}
+
+// Streams are the process handles a command may use. All terminal I/O goes
+// through them so that tests can swap in buffers.
+type Streams struct {
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	Getenv func(string) (string, bool) // os.LookupEnv in production
+	Getwd  func() (string, error)
+	// OutTTY reports whether Out is a terminal (colour and progress are
+	// only used on a terminal, and never when NO_COLOR is set).
+	OutTTY bool
+	ErrTTY bool
+}
+
+// System returns Streams bound to the real process.
+func System() Streams {
+	return Streams{
+		In:     os.Stdin,
+		Out:    os.Stdout,
+		Err:    os.Stderr,
+		Getenv: os.LookupEnv,
+		Getwd:  os.Getwd,
+		OutTTY: isatty.IsTerminal(os.Stdout.Fd()) || isatty.IsCygwinTerminal(os.Stdout.Fd()),
+		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd()),
+	}
+}
+
+// Env returns the value of an environment variable, or "" when unset.
+func (s Streams) Env(name string) string {
+	if s.Getenv == nil {
+		return ""
+	}
+	v, _ := s.Getenv(name)
+	return v
+}
+
+// Color reports whether output to a stream with the given TTY state may be
+// coloured: only on a terminal, never when NO_COLOR is set (to anything).
+func (s Streams) Color(tty bool) bool {
+	if s.Getenv != nil {
+		if _, ok := s.Getenv("NO_COLOR"); ok {
+			return false
+		}
+	}
+	return tty
+}
+
+// UsageError is an error in how a command was called or in its input
+// (bad flag value, missing file, unreadable directory). Main maps it to exit 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// usageErrorf builds a UsageError.
+func usageErrorf(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// ErrProblems is returned by a command that already printed its findings
+// (lint problems, failed operation summary) and only needs exit code 1.
+var ErrProblems = errors.New("problems found")
+
+// SilentError carries an exit code for an error whose message was already
+// printed.
+type SilentError struct{ Code int }
+
+func (e *SilentError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// Main runs the dispatcher command line with args (args[0] is the program
+// name) and returns the process exit code. It is the only place that turns
+// errors into exit codes and prints them.
+func Main(ctx context.Context, args []string, s Streams, info BuildInfo) int {
+	var rest []string
+	if len(args) > 0 {
+		rest = args[1:]
+		// Inside AWS Lambda the binary is called "bootstrap" with no
+		// arguments: behave as "dispatcher lambda".
+		if filepath.Base(args[0]) == "bootstrap" && len(rest) == 0 && s.Env("AWS_LAMBDA_RUNTIME_API") != "" {
+			rest = []string{"lambda"}
+		}
+	}
+	root := newRootCmd(s, info)
+	root.SetArgs(rest)
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	err := root.ExecuteContext(ctx)
+	return exitCode(err, s.Err)
+}
+
+// exitCode classifies err once and prints it (if it was not printed yet).
+func exitCode(err error, w io.Writer) int {
+	if err == nil {
+		return ExitOK
+	}
+	var silent *SilentError
+	if errors.As(err, &silent) {
+		return silent.Code
+	}
+	if errors.Is(err, ErrProblems) {
+		return ExitProblems
+	}
+	var usage *UsageError
+	if errors.As(err, &usage) || isCobraUsageError(err) {
+		fmt.Fprintf(w, "dispatcher: %v\n", err)
+		return ExitUsage
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(w, "dispatcher: interrupted")
+		return ExitProblems
+	}
+	fmt.Fprintf(w, "dispatcher: %v\n", err)
+	return ExitProblems
+}
+
+// isCobraUsageError recognises cobra's own argument and flag errors, which
+// it returns as plain errors.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "required flag", "if any flags in the group", "none of the others can be"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,8 @@
+package schemas
+
+import _ "embed"
+
+// Dispatching is the JSON Schema (2020-12) of dispatching.yml.
+//
+//go:embed dispatching.schema.json
+var Dispatching []byte
