@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/facts"
+	"github.com/dispatcher-dev/dispatcher/pkg/plan"
+)
+
+// Request is the message on the requests queue (ingress → planner).
+type Request struct {
+	DeliveryID string          `json:"delivery_id"`
+	Event      string          `json:"event"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+// WorkItem is the message on the targets queue (planner → dispatcher): one
+// authorised target, with its resolved ref and inputs.
+type WorkItem struct {
+	DeliveryID     string      `json:"delivery_id"`
+	InstallationID int64       `json:"installation_id"`
+	ReceivedAt     time.Time   `json:"received_at"`
+	Source         plan.Source `json:"source"`
+	Target         plan.Target `json:"target"`
+	// Chain is the lineage of the source run including the source itself
+	// (oldest first); the run this item dispatches gets Chain + Target.
+	Chain []plan.ChainLink `json:"chain,omitempty"`
+}
+
+// Key is the idempotency key of the dispatch: source repository, run id,
+// run attempt, target repository and target workflow (lower-cased where
+// GitHub is case-insensitive).
+func (w WorkItem) Key() string {
+	return idempotencyKey(w.Source.Repository, w.Source.RunID, w.Source.RunAttempt, w.Target.Repository, w.Target.Workflow)
+}
+
+// Enqueuer puts messages on one queue. dedupID is a deterministic id of the
+// message (the delivery id on the requests queue, the work item key on the
+// targets queue) that a queue may use to drop true duplicates.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, dedupID string, body []byte) error
+}
+
+// ReplayGuard remembers webhook delivery ids for the replay window. It is
+// shared by every ingress (SQLite or DynamoDB), not per process.
+type ReplayGuard interface {
+	// Seen reports whether id was recorded less than the window ago.
+	Seen(ctx context.Context, id string) (bool, error)
+	// Record remembers id for the window. Ingress calls it only after the
+	// request was durably enqueued.
+	Record(ctx context.Context, id string) error
+}
+
+// FactPublisher records facts. Publishing the same fact id twice must count
+// once.
+type FactPublisher interface {
+	Publish(ctx context.Context, events ...facts.Event) error
+}
+
+// ClaimState is the state of an idempotency record.
+type ClaimState int
+
+// Claim states.
+const (
+	// ClaimAcquired: no record existed; the caller now holds the claim and
+	// must dispatch, then Complete (or Release on a permanent failure that
+	// may be replayed later).
+	ClaimAcquired ClaimState = iota + 1
+	// ClaimInProgress: a record exists but was never completed (a crash
+	// between claim and completion, or a concurrent worker). The POST may
+	// have reached GitHub: look for the run before dispatching again.
+	ClaimInProgress
+	// ClaimDone: the dispatch already happened; do nothing.
+	ClaimDone
+)
+
+// Claim is an idempotency record.
+type Claim struct {
+	State     ClaimState
+	ClaimedAt time.Time // when the (first) claim was taken
+	Result    DispatchResult
+}
+
+// Claims are the idempotency records of dispatches.
+type Claims interface {
+	// Claim takes the record for key, or reports its current state.
+	Claim(ctx context.Context, key string, now time.Time) (Claim, error)
+	// Complete marks key done with its result.
+	Complete(ctx context.Context, key string, result DispatchResult) error
+	// Release forgets an acquired claim (the dispatch certainly did not
+	// happen), so that a replay of the work item can dispatch.
+	Release(ctx context.Context, key string) error
+}
+
+// Lineage remembers which dispatch chain led to each run dispatcher
+// started, so that the planner can deny cycles and over-long chains.
+type Lineage interface {
+	// RecordRun stores chain (oldest first, ending with the dispatched
+	// target) for the target run repository/runID.
+	RecordRun(ctx context.Context, repository string, runID int64, chain []plan.ChainLink) error
+	// ChainOf returns the stored chain of a run, or nil when dispatcher did
+	// not start it.
+	ChainOf(ctx context.Context, repository string, runID int64) ([]plan.ChainLink, error)
+}
+
+// DispatchRequest is one workflow_dispatch call.
+type DispatchRequest struct {
+	InstallationID int64 // the source installation; the adapter may look up the target's own
+	Repository     string
+	Workflow       string
+	Ref            string
+	Inputs         map[string]string
+}
+
+// DispatchResult is what a successful dispatch returned.
+type DispatchResult struct {
+	Attempts int    `json:"attempts"`
+	RunID    int64  `json:"run_id,omitempty"`  // 0 when the server did not return run details
+	RunURL   string `json:"run_url,omitempty"` // API URL of the run
+	HTMLURL  string `json:"html_url,omitempty"`
+}
+
+// GitHub is what the stages need from GitHub.
+type GitHub interface {
+	// Configs returns a lookup of dispatching.yml files seen through the
+	// given installation (the adapter may resolve each repository's own
+	// installation).
+	Configs(installationID int64) plan.ConfigLookup
+	// Dispatch creates a workflow_dispatch event, retrying transient
+	// failures. An error that is permanent (404, 422, ...) satisfies
+	// IsPermanent.
+	Dispatch(ctx context.Context, req DispatchRequest) (DispatchResult, error)
+	// FindDispatchedRun looks for a workflow_dispatch run of workflow in
+	// repository created at or after since (used after an ambiguous claim).
+	FindDispatchedRun(ctx context.Context, installationID int64, repository, workflow string, since time.Time) (DispatchResult, bool, error)
+}
+
+// IssueCreator opens an issue (CREATE_ISSUES).
+type IssueCreator interface {
+	CreateIssue(ctx context.Context, installationID int64, repository, title, body string) error
+}
+
+// IsPermanent reports whether err says that retrying the same request
+// cannot succeed (an adapter error with a Permanent() bool method that
+// returns true).
+func IsPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
