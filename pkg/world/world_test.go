@@ -1,0 +1,119 @@
+package world
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/plan"
+)
+
+// writeTree creates files (path → content) under a temporary folder.
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestLoadLookupOrderAndStatuses(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"acme/root/dispatching.yml":              "outbound: []\n",
+		"acme/root/.github/dispatching.yml":      "this is not: [valid\n",
+		"acme/nested/.github/dispatching.yml":    "inbound: []\n",
+		"acme/empty/dispatching.yml":             "",
+		"acme/empty/.github/dispatching.yml":     "inbound: []\n",
+		"acme/bad/dispatching.yml":               "outbound: not-a-list\n",
+		"acme/none/README.md":                    "no config here\n",
+		"acme/meta/repo.yml":                     "default_branch: trunk\n",
+		"acme/meta/.github/workflows/cd.yml":     "on:\n  workflow_dispatch:\n    inputs:\n      sha:\n        type: string\n",
+		"acme/meta/.github/workflows/ci.yaml":    "on: [push, pull_request]\n",
+		"acme/meta/.github/workflows/manual.yml": "on: workflow_dispatch\n",
+		"acme/meta/.github/workflows/notes.txt":  "ignored",
+		"acme/meta/.github/workflows/broken.yml": "on: [\n",
+	})
+	w, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		repo     string
+		want     plan.ConfigStatus
+		wantPath string
+	}{
+		{"acme/root", plan.ConfigFound, "acme/root/dispatching.yml"},
+		{"ACME/Root", plan.ConfigFound, "acme/root/dispatching.yml"},
+		{"acme/nested", plan.ConfigFound, "acme/nested/.github/dispatching.yml"},
+		{"acme/empty", plan.ConfigMissing, "acme/empty/dispatching.yml"},
+		{"acme/bad", plan.ConfigInvalid, "acme/bad/dispatching.yml"},
+		{"acme/none", plan.ConfigMissing, "acme/none/dispatching.yml"},
+		{"other/absent", plan.ConfigMissing, "other/absent/dispatching.yml"},
+	}
+	for _, tt := range tests {
+		got := w.Lookup(context.Background(), tt.repo)
+		if got.Status != tt.want || got.Path != tt.wantPath {
+			t.Errorf("Lookup(%s) = status %d path %q (%s), want status %d path %q", tt.repo, got.Status, got.Path, got.Problem, tt.want, tt.wantPath)
+		}
+	}
+	if bad := w.Lookup(context.Background(), "acme/bad"); !strings.Contains(bad.Problem, "line 1") {
+		t.Errorf("invalid config problem = %q, want the line of the first error", bad.Problem)
+	}
+
+	meta := w.Repo("acme/meta")
+	if meta.DefaultBranch != "trunk" {
+		t.Errorf("default branch = %q, want trunk", meta.DefaultBranch)
+	}
+	if got := w.Repo("acme/root").DefaultBranch; got != "main" {
+		t.Errorf("default branch without repo.yml = %q, want main", got)
+	}
+	cd := meta.Workflows["cd.yml"]
+	if cd == nil || !cd.Dispatchable || !cd.Inputs["sha"] {
+		t.Errorf("cd.yml = %+v, want dispatchable with input sha", cd)
+	}
+	if ci := meta.Workflows["ci.yaml"]; ci == nil || ci.Dispatchable {
+		t.Errorf("ci.yaml = %+v, want present and not dispatchable", ci)
+	}
+	if m := meta.Workflows["manual.yml"]; m == nil || !m.Dispatchable {
+		t.Errorf("manual.yml = %+v, want dispatchable", m)
+	}
+	if b := meta.Workflows["broken.yml"]; b == nil || b.Problem == "" {
+		t.Errorf("broken.yml = %+v, want a problem", b)
+	}
+	if _, ok := meta.Workflows["notes.txt"]; ok {
+		t.Error("notes.txt was read as a workflow")
+	}
+	if n := len(w.Repos()); n != 6 {
+		t.Errorf("Repos() has %d repos, want 6", n)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope")); err == nil {
+		t.Error("Load of a missing folder succeeded")
+	}
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no repositories") {
+		t.Errorf("Load of an empty folder: err = %v, want 'no repositories'", err)
+	}
+	dir := writeTree(t, map[string]string{"acme/x/repo.yml": "default_branch: main\nextra: 1\n"})
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "repo.yml") {
+		t.Errorf("Load with a bad repo.yml: err = %v, want it to name repo.yml", err)
+	}
+	big := writeTree(t, map[string]string{"acme/x/dispatching.yml": "# " + strings.Repeat("x", 70<<10) + "\n"})
+	w, err := Load(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Lookup(context.Background(), "acme/x"); got.Status != plan.ConfigInvalid || !strings.Contains(got.Problem, "limit") {
+		t.Errorf("oversized file = %+v, want invalid naming the limit", got)
+	}
+}
