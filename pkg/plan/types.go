@@ -18,7 +18,10 @@ const (
 	ReasonSourceFromFork                   = "source_from_fork"
 	ReasonSourceConfigMissing              = "source_config_missing"
 	ReasonSourceConfigInvalid              = "source_config_invalid"
-	ReasonNoMatchingRule                   = "no_matching_rule"
+	// ReasonSourceConfigUnreadable: reading the source's dispatching.yml
+	// failed with something other than "not found" (the caller may retry).
+	ReasonSourceConfigUnreadable = "source_config_unreadable"
+	ReasonNoMatchingRule         = "no_matching_rule"
 
 	// Target level.
 	ReasonAuthorized               = "authorized"
@@ -88,11 +91,45 @@ type Policy struct {
 	SourceRepoAllowlist        Allowlist
 	SourceWorkflowAllowlist    Allowlist
 	TargetRepoAllowlist        Allowlist
-	MaxTargetsPerRun           int
-	DefaultDispatchRef         string
+	// MaxTargetsPerRun caps the targets that pass the target guardrails
+	// for one source run; 0 or less means DefaultMaxTargetsPerRun.
+	MaxTargetsPerRun int
+	// DefaultDispatchRef is the ref used when the target has no ref and the
+	// run's head_branch is null; "" means DefaultRef ("main").
+	DefaultDispatchRef string
 	// MaxChainDepth is the longest chain of dispatches allowed (a run
 	// started by a dispatch that was itself started by a dispatch is depth 2).
+	// 0 or less means DefaultMaxChainDepth.
 	MaxChainDepth int
+}
+
+// Policy defaults (the environment's defaults; see pkg/settings).
+const (
+	DefaultMaxTargetsPerRun = 25
+	DefaultMaxChainDepth    = 5
+	DefaultRef              = "main"
+)
+
+// GitHub's workflow_dispatch limits on the inputs of one dispatch.
+const (
+	// MaxInputs is the most inputs one dispatch may send.
+	MaxInputs = 25
+	// MaxInputsSize is the most characters (UTF-16 code units, keys plus
+	// values) the inputs of one dispatch may hold in total.
+	MaxInputsSize = 65535
+)
+
+// DefaultPolicy is the policy of an unconfigured environment: default
+// branch enforced, conclusion "success" only, every repository and workflow
+// allowed, 25 targets per run, ref "main", chains up to depth 5.
+func DefaultPolicy() Policy {
+	return Policy{
+		EnforceSourceDefaultBranch: true,
+		AllowedSourceConclusions:   ParseAllowlist("success"),
+		MaxTargetsPerRun:           DefaultMaxTargetsPerRun,
+		DefaultDispatchRef:         DefaultRef,
+		MaxChainDepth:              DefaultMaxChainDepth,
+	}
 }
 
 // ConfigStatus says what reading a repository's dispatching.yml gave.
@@ -150,11 +187,13 @@ type Input struct {
 // and, if it is, a decision for every candidate target. Its JSON form is
 // documented by schemas/plan.schema.json.
 type Plan struct {
-	Source   Source   `json:"source"`
-	Eligible bool     `json:"eligible"`
-	Reason   string   `json:"reason"`
-	Detail   string   `json:"detail,omitempty"`
-	Targets  []Target `json:"targets"`
+	Source   Source `json:"source"`
+	Eligible bool   `json:"eligible"`
+	Reason   string `json:"reason"`
+	Detail   string `json:"detail,omitempty"`
+	// Targets holds one entry per candidate, in candidate order (outbound
+	// rules in file order, then their targets); never nil.
+	Targets []Target `json:"targets"`
 }
 
 // Source describes the source run of a Plan.
@@ -177,6 +216,30 @@ type Target struct {
 	Decision   string            `json:"decision"`
 	Reason     string            `json:"reason"`
 	Detail     string            `json:"detail,omitempty"`
+	// Outbound locates the outbound rule and target in the source's
+	// dispatching.yml that produced this candidate.
+	Outbound *RuleRef `json:"outbound,omitempty"`
+	// Inbound locates the inbound rule in the target's dispatching.yml
+	// that authorised the dispatch (reason "authorized") or that matched
+	// but did not accept the inputs (reason "inputs_not_accepted"); nil
+	// otherwise.
+	Inbound *RuleRef `json:"inbound,omitempty"`
+}
+
+// RuleRef locates a rule of a dispatching.yml file.
+type RuleRef struct {
+	// File names the file, e.g. "acme/api/dispatching.yml".
+	File string `json:"file"`
+	// Rule is the 1-based index of the rule in its list (outbound or
+	// inbound).
+	Rule int `json:"rule"`
+	// Target is the 1-based index of the target within an outbound rule;
+	// 0 (omitted) for inbound rules.
+	Target int `json:"target,omitempty"`
+	// Line and Column are the position of the outbound target or of the
+	// inbound rule; 0 (omitted) when unknown.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // Dispatches returns the targets whose decision is DecisionDispatch.
