@@ -29,6 +29,23 @@ type WorkItem struct {
 	// Chain is the lineage of the source run including the source itself
 	// (oldest first); the run this item dispatches gets Chain + Target.
 	Chain []plan.ChainLink `json:"chain,omitempty"`
+	// Report is set when the delivery wants a result issue (CREATE_ISSUES)
+	// and carries what the dispatcher needs to write it; nil otherwise.
+	Report *Report `json:"report,omitempty"`
+}
+
+// Report is the part of a WorkItem that lets the dispatcher that records
+// the last outcome of a delivery write the result issue.
+type Report struct {
+	// Targets is the number of candidate targets in the plan (authorised
+	// and denied); the issue is written once that many outcomes are stored.
+	Targets int `json:"targets"`
+	// Index is the position of this item's target in the plan.
+	Index int `json:"index"`
+	// WorkflowPath is workflow_run.path of the source run.
+	WorkflowPath string `json:"workflow_path,omitempty"`
+	// RunURL is workflow_run.html_url of the source run.
+	RunURL string `json:"run_url,omitempty"`
 }
 
 // Key is the idempotency key of the dispatch: source repository, run id,
@@ -139,10 +156,51 @@ type GitHub interface {
 	FindDispatchedRun(ctx context.Context, installationID int64, repository, workflow string, since time.Time) (DispatchResult, bool, error)
 }
 
+// Outcome statuses.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailed  = "failed"
+	OutcomeDenied  = "denied"
+)
+
+// Outcome is the final outcome of one candidate target of a delivery.
+type Outcome struct {
+	Index      int    `json:"index"` // position of the target in the plan
+	Repository string `json:"repository"`
+	Workflow   string `json:"workflow"`
+	Status     string `json:"status"` // OutcomeSuccess, OutcomeFailed or OutcomeDenied
+	Attempts   int    `json:"attempts,omitempty"`
+	Error      string `json:"error,omitempty"`  // failed: GitHub's message
+	Reason     string `json:"reason,omitempty"` // denied: reason code
+	Detail     string `json:"detail,omitempty"` // denied: rule or file that decided
+	RunURL     string `json:"run_url,omitempty"`
+}
+
+// Outcomes collects the outcomes of the targets of a delivery, so that the
+// stage that stores the last one can write the result issue. Only used when
+// result issues are enabled.
+type Outcomes interface {
+	// Put stores o under (deliveryID, o.Index), replacing an earlier
+	// outcome with the same index, and returns every outcome stored for
+	// deliveryID (in any order), o included. Records may expire after a
+	// few days.
+	Put(ctx context.Context, deliveryID string, o Outcome) ([]Outcome, error)
+}
+
 // IssueCreator opens an issue (CREATE_ISSUES).
 type IssueCreator interface {
 	CreateIssue(ctx context.Context, installationID int64, repository, title, body string) error
 }
+
+// Delivery tells a handler which receive of its message this is.
+type Delivery struct {
+	ReceiveCount int // 1 on the first receive
+	MaxReceives  int // the queue dead-letters after this many; 0 = unknown
+}
+
+// Final reports whether this is the last receive before the message is
+// dead-lettered (never true when MaxReceives is unknown).
+func (d Delivery) Final() bool { return d.MaxReceives > 0 && d.ReceiveCount >= d.MaxReceives }
 
 // IsPermanent reports whether err says that retrying the same request
 // cannot succeed (an adapter error with a Permanent() bool method that
