@@ -1,0 +1,59 @@
+// Package ghapp is dispatcher's GitHub adapter: GitHub App authentication
+// (app JWT and installation tokens), the installation of every repository
+// it touches, cached dispatching.yml reads revalidated with ETags, workflow
+// runs, workflow_dispatch with run details and a careful retry policy, and
+// issue creation.
+//
+// A *Client satisfies pipeline.GitHub and pipeline.IssueCreator. It is safe
+// for concurrent use. It keeps no global state: the clock, the sleeper and
+// the random source are options, so tests can assert every wait.
+//
+// # Installations
+//
+// Every call resolves the installation of the repository it touches with
+// GET /repos/{owner}/{repo}/installation (app JWT), cached for
+// WithInstallationTTL. The installation id passed by the caller (the
+// source's) is only a fallback when that lookup fails transiently; a 404
+// means the App is not installed on the repository (or the repository does
+// not exist) and is reported as ErrNoInstallation, because no other
+// installation could reach it either. One ghinstallation transport is kept
+// per installation, so its token is minted once and refreshed a minute
+// before it expires.
+//
+// # Retries
+//
+// 429, 5xx (except 501), network errors, primary rate limits (403/429 with
+// x-ratelimit-remaining: 0) and secondary rate limits (403/429 whose message
+// or documentation URL names them, or carrying Retry-After) are retried, up
+// to WithMaxRetries retries (total calls ≤ retries+1). The wait before retry
+// n is Retry-After when present, else the time until x-ratelimit-reset when
+// the remaining budget is 0, else full jitter over min(cap, base·2^(n-1)),
+// raised to at least a minute for a secondary limit without headers (as
+// GitHub asks). When the wait needed is longer than WithMaxWait, or longer
+// than the context's deadline allows, the call stops and returns a
+// transient *Error whose RetryAfter says when to come back, so a queue can
+// redeliver later instead of a Lambda sleeping for minutes. 404, 422 and
+// other 4xx are permanent and keep GitHub's message. A 401 drops the cached
+// installation token and retries once.
+//
+// # Never dispatching twice
+//
+// A workflow_dispatch POST has no idempotency key. It is retried only when
+// the failure proves GitHub did not act on it: a status answer that GitHub
+// documents as a rejection (429, 5xx, rate limits), or a transport error
+// that happened before the request was written (dial, TLS, token minting).
+// When the connection fails after the request was written the outcome is
+// ambiguous: the client then looks for the run (FindDispatchedRun since the
+// call started, same ref) and returns it as a success when found; otherwise
+// it returns an *Error for which Ambiguous() is true, without retrying. The
+// caller must keep its idempotency claim "in progress" for such an error,
+// so the next attempt looks for the run again before dispatching.
+//
+// # GitHub Enterprise Server
+//
+// WithBaseURL points every call (tokens included) at GHES, e.g.
+// https://ghe.example.com/api/v3/. Servers that reject the
+// return_run_details field (400/422 naming it) get the same POST again
+// without it, once, and the client remembers that for the host; such
+// dispatches succeed with RunID 0.
+package ghapp

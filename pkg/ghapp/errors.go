@@ -1,0 +1,149 @@
+package ghapp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Test with errors.Is; every error the client returns is
+// an *Error that matches the sentinels that apply.
+var (
+	// ErrNotFound: GitHub answered 404 (unknown repository, run, workflow
+	// or ref).
+	ErrNotFound = errors.New("not found")
+	// ErrNoInstallation: the GitHub App is not installed on the repository
+	// (or the repository does not exist), or the installation is gone.
+	ErrNoInstallation = errors.New("the GitHub App is not installed on the repository")
+	// ErrRateLimited: a primary or secondary rate limit was still in force
+	// when the client gave up.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrAmbiguous: a mutating request may or may not have reached GitHub.
+	ErrAmbiguous = errors.New("outcome unknown: the request may have reached GitHub")
+	// ErrBadPrivateKey: the App private key could not be used.
+	ErrBadPrivateKey = errors.New("invalid GitHub App private key")
+)
+
+// Kind classifies an Error.
+type Kind int
+
+// Error kinds.
+const (
+	// KindTransient: retrying later may succeed (5xx, 429, rate limits,
+	// network errors).
+	KindTransient Kind = iota + 1
+	// KindPermanent: retrying the same request cannot succeed (404, 422,
+	// 403 without a rate limit, bad credentials).
+	KindPermanent
+	// KindAmbiguous: a mutating request failed after it was sent; it may
+	// have been applied.
+	KindAmbiguous
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindTransient:
+		return "transient"
+	case KindPermanent:
+		return "permanent"
+	case KindAmbiguous:
+		return "ambiguous"
+	}
+	return "unknown"
+}
+
+// Error is a failed GitHub operation. Its text never holds credentials.
+type Error struct {
+	// Op says what was attempted, e.g. `dispatch "cd.yml" in acme/deploy`.
+	Op string
+	// Status is the HTTP status of the last answer, 0 when there was none.
+	Status int
+	// Message is GitHub's message for the last answer ("" when none).
+	Message string
+	Kind    Kind
+	// Attempts is the number of HTTP requests made for the operation.
+	Attempts int
+	// RetryAfter is how long GitHub asked to wait (rate limits), 0 if
+	// unknown.
+	RetryAfter time.Duration
+	// Err is the underlying cause (a sentinel, a transport error, ...).
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	b.WriteString(": ")
+	switch {
+	case e.Status != 0 && e.Message != "":
+		fmt.Fprintf(&b, "%d %s", e.Status, e.Message)
+	case e.Status != 0:
+		fmt.Fprintf(&b, "HTTP %d", e.Status)
+	case e.Err != nil:
+		b.WriteString(e.Err.Error())
+	default:
+		b.WriteString("failed")
+	}
+	if e.Status != 0 && e.Err != nil && !isSentinel(e.Err) {
+		fmt.Fprintf(&b, " (%v)", e.Err)
+	} else if e.Status != 0 && e.Err != nil && e.Message == "" {
+		fmt.Fprintf(&b, " (%v)", e.Err)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, "; retry after %s", e.RetryAfter)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " [%s, %d attempts]", e.Kind, e.Attempts)
+	} else {
+		fmt.Fprintf(&b, " [%s]", e.Kind)
+	}
+	return b.String()
+}
+
+func isSentinel(err error) bool {
+	for _, s := range []error{ErrNotFound, ErrNoInstallation, ErrRateLimited, ErrAmbiguous, ErrBadPrivateKey} {
+		if err == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches ErrNotFound for a 404, ErrRateLimited for a rate-limit answer
+// and ErrAmbiguous for an ambiguous failure, besides the wrapped cause.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == 404
+	case ErrAmbiguous:
+		return e.Kind == KindAmbiguous
+	}
+	return false
+}
+
+// Permanent reports whether retrying cannot help (pipeline.IsPermanent).
+func (e *Error) Permanent() bool { return e.Kind == KindPermanent }
+
+// Transient reports whether a later retry may succeed.
+func (e *Error) Transient() bool { return e.Kind == KindTransient }
+
+// Ambiguous reports whether a mutating request may have been applied
+// although it failed. A caller holding an idempotency claim must keep it
+// in progress and look for the run before dispatching again.
+func (e *Error) Ambiguous() bool { return e.Kind == KindAmbiguous }
+
+// IsAmbiguous reports whether err (or an error it wraps) is ambiguous.
+func IsAmbiguous(err error) bool {
+	var a interface{ Ambiguous() bool }
+	return errors.As(err, &a) && a.Ambiguous()
+}
+
+// IsTransient reports whether err (or an error it wraps) is transient.
+func IsTransient(err error) bool {
+	var a interface{ Transient() bool }
+	return errors.As(err, &a) && a.Transient()
+}
