@@ -61,6 +61,11 @@ func Build(ctx context.Context, in Input) Plan {
 
 	workflow := WorkflowBasename(ev.Run.Path)
 	cands := MatchOutbound(in.Source.Config, ev.Repository.Owner, ev.Run.Path)
+	if len(cands) == 0 && ev.Run.Path == "" {
+		p.Reason = ReasonNoMatchingRule
+		p.Detail = "the event carries no workflow_run.path, so no outbound rule can match it"
+		return p
+	}
 	if len(cands) == 0 {
 		p.Reason = ReasonNoMatchingRule
 		p.Detail = fmt.Sprintf("no outbound rule in %s has source workflow %s (%d outbound rules)", srcFile, workflow, len(in.Source.Config.Outbound))

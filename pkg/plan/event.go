@@ -12,10 +12,11 @@ import (
 // ParseEvent decodes a workflow_run webhook payload (the JSON body GitHub
 // sends) into an Event.
 //
-// Required: a JSON object with a "workflow_run" object holding a "path"
-// string, and a "repository" object naming the source repository
-// ("owner.login" and "name", or "full_name" as a fallback for either).
-// Every other field may be absent or null, as in the original service:
+// Required: a JSON object with a "workflow_run" object and a "repository"
+// object naming the source repository ("owner.login" and "name", or
+// "full_name" as a fallback for either). Every other field may be absent or
+// null, as in the original service (an absent workflow_run.path, as in some
+// older payloads, gives an empty Path, which matches no outbound rule):
 // a null or absent conclusion, head_sha or html_url becomes "", a null or
 // absent head_branch is a nil HeadBranch (an empty string stays an empty
 // string), an absent id is 0 and an absent run_attempt is 1. A field that is
@@ -84,12 +85,8 @@ func parseRun(run jsonObject, r *Run) error {
 	if r.Name, _, err = run.str("name"); err != nil {
 		return err
 	}
-	var havePath bool
-	if r.Path, havePath, err = run.str("path"); err != nil {
+	if r.Path, _, err = run.str("path"); err != nil {
 		return err
-	}
-	if !havePath {
-		return errors.New("workflow_run.path: missing (the workflow file path is needed to match outbound rules)")
 	}
 	branch, ok, err := run.str("head_branch")
 	if err != nil {
