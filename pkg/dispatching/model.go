@@ -83,6 +83,8 @@ type InboundTarget struct {
 	// absent (no inputs accepted); a non-nil empty slice is an explicit
 	// "accept_inputs: []" (also accepts nothing, but is a different state).
 	AcceptInputs []string
+	// AcceptInputsPos holds the position of each AcceptInputs entry.
+	AcceptInputsPos []Pos
 }
 
 // Severity of a Diagnostic.

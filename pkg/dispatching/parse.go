@@ -1,5 +1,16 @@
 package dispatching
 
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
 // MaxFileSize is the largest dispatching.yml accepted (64 KiB); larger files
 // are rejected before parsing.
 const MaxFileSize = 64 << 10
@@ -9,7 +20,85 @@ const MaxFileSize = 64 << 10
 // of severity error); otherwise Config is nil and the diagnostics say why,
 // each positioned. An empty file (zero bytes) is not valid here: callers
 // that look files up treat empty content as "missing" before calling Parse.
-// TODO(skeleton): implemented by the foundation issue.
-func Parse(file string, data []byte) (*Config, []Diagnostic) {
-	return nil, []Diagnostic{{File: file, Line: 1, Column: 1, Severity: SeverityError, Rule: "syntax", Message: "parser not built yet"}}
+//
+// The checks, in order: size; UTF-8; YAML syntax (goccy/go-yaml, which also
+// rejects tab indentation); a single document; YAML 1.2 core-schema typing
+// of plain scalars, duplicate keys at any depth, tags and bounded alias
+// expansion; then schemas/dispatching.schema.json for structure. Every
+// problem is reported once, by the first layer that sees it. Parse never
+// panics.
+func Parse(file string, data []byte) (cfg *Config, diags []Diagnostic) {
+	defer func() {
+		if r := recover(); r != nil {
+			cfg = nil
+			diags = append(diags, Diagnostic{File: file, Line: 1, Column: 1, Severity: SeverityError, Rule: RuleSyntax,
+				Message: fmt.Sprintf("the YAML parser failed on this file: %v", r)})
+		}
+	}()
+	errAt := func(p Pos, rule, format string, args ...any) []Diagnostic {
+		return []Diagnostic{{File: file, Line: max(p.Line, 1), Column: max(p.Column, 1), Severity: SeverityError, Rule: rule, Message: fmt.Sprintf(format, args...)}}
+	}
+	if len(data) > MaxFileSize {
+		return nil, errAt(Pos{1, 1}, RuleFileTooLarge, "file is %d bytes, more than the limit of %d bytes (64 KiB)", len(data), MaxFileSize)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if !utf8.Valid(data) {
+		return nil, errAt(invalidUTF8Pos(data), RuleSyntax, "file is not valid UTF-8")
+	}
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		var se *yaml.SyntaxError
+		if errors.As(err, &se) {
+			return nil, errAt(tokenPos(se.Token), RuleSyntax, "invalid YAML: %s", se.Message)
+		}
+		return nil, errAt(Pos{1, 1}, RuleSyntax, "invalid YAML: %v", err)
+	}
+	var docs []*ast.DocumentNode
+	for _, d := range f.Docs {
+		if _, directive := d.Body.(*ast.DirectiveNode); directive {
+			continue
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) > 1 {
+		p := tokenPos(docs[1].Start)
+		if p.Line == 0 {
+			p = nodePos(docs[1].Body)
+		}
+		diags = append(diags, errAt(p, RuleMultipleDocuments, "a second YAML document starts here; dispatching.yml must hold exactly one document (remove this ---)")...)
+	}
+	if len(docs) == 0 || docs[0].Body == nil {
+		diags = append(diags, errAt(Pos{1, 1}, RuleEmptyDocument, "the file has no content (only whitespace or comments); the top level must be a mapping with outbound and/or inbound rules")...)
+		return nil, SortDiagnostics(diags)
+	}
+	c := &converter{file: file}
+	root := c.convert(docs[0].Body, Pos{1, 1}, 0)
+	diags = append(diags, c.diags...)
+	if !c.aliasFailed {
+		diags = append(diags, checkSchema(file, root)...)
+	}
+	diags = SortDiagnostics(diags)
+	if HasErrors(diags) {
+		return nil, diags
+	}
+	return decode(root), diags
+}
+
+// invalidUTF8Pos finds the line and column of the first invalid byte.
+func invalidUTF8Pos(data []byte) Pos {
+	p := Pos{Line: 1, Column: 1}
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size <= 1 {
+			return p
+		}
+		if r == '\n' {
+			p.Line++
+			p.Column = 1
+		} else {
+			p.Column++
+		}
+		data = data[size:]
+	}
+	return p
 }
