@@ -327,58 +327,69 @@ type runFields struct {
 // name of the first missing or mistyped one.
 func validateWorkflowRun(e webhookEnvelope) (runFields, string) {
 	var f runFields
-	var inst struct {
-		ID *int64 `json:"id"`
-	}
-	if !decodeObject(e.Installation, &inst) || inst.ID == nil || *inst.ID <= 0 {
+	var instID int64
+	inst, ok := object(e.Installation)
+	if !ok || !positive(inst["id"], &instID) {
 		return f, "installation.id"
 	}
-	var repo struct {
-		Name  *string `json:"name"`
-		Owner *struct {
-			Login *string `json:"login"`
-		} `json:"owner"`
-	}
-	if !decodeObject(e.Repository, &repo) {
+	repo, ok := object(e.Repository)
+	if !ok {
 		return f, "repository"
 	}
-	if repo.Owner == nil || repo.Owner.Login == nil || *repo.Owner.Login == "" {
+	owner, _ := object(repo["owner"])
+	var login, name string
+	if !nonEmpty(owner["login"], &login) {
 		return f, "repository.owner.login"
 	}
-	if repo.Name == nil || *repo.Name == "" {
+	if !nonEmpty(repo["name"], &name) {
 		return f, "repository.name"
 	}
-	var run struct {
-		ID         *int64  `json:"id"`
-		Path       *string `json:"path"`
-		RunAttempt *int    `json:"run_attempt"`
-	}
-	if !decodeObject(e.WorkflowRun, &run) {
+	run, ok := object(e.WorkflowRun)
+	if !ok {
 		return f, "workflow_run"
 	}
-	if run.ID == nil || *run.ID <= 0 {
+	if !positive(run["id"], &f.runID) {
 		return f, "workflow_run.id"
 	}
-	if run.Path == nil || *run.Path == "" {
+	if !nonEmpty(run["path"], &f.path) {
 		return f, "workflow_run.path"
 	}
-	f.repo = *repo.Owner.Login + "/" + *repo.Name
-	f.path = *run.Path
-	f.runID = *run.ID
-	if run.RunAttempt != nil {
-		f.attempt = *run.RunAttempt
+	var attempt int64
+	if positive(run["run_attempt"], &attempt) && attempt < 1<<31 {
+		f.attempt = int(attempt)
 	}
+	f.repo = login + "/" + name
 	return f, ""
 }
 
-// decodeObject decodes raw into v when raw is a JSON object; false when it
-// is absent, null, another type, or a field has the wrong type.
-func decodeObject(raw json.RawMessage, v any) bool {
+// object decodes raw when it is a JSON object.
+func object(raw json.RawMessage) (map[string]json.RawMessage, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	return m, json.Unmarshal(raw, &m) == nil
+}
+
+// positive decodes a positive integer into v.
+func positive(raw json.RawMessage, v *int64) bool {
+	var n int64
+	if len(raw) == 0 || json.Unmarshal(raw, &n) != nil || n <= 0 { // null leaves n at 0
 		return false
 	}
-	return json.Unmarshal(raw, v) == nil
+	*v = n
+	return true
+}
+
+// nonEmpty decodes a non-empty string into v.
+func nonEmpty(raw json.RawMessage, v *string) bool {
+	var s string
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil || s == "" {
+		return false
+	}
+	*v = s
+	return true
 }
 
 func printable(s string) bool {

@@ -70,7 +70,10 @@ func NewPlanner(c PlannerConfig) (*Planner, error) {
 // A body that cannot be decoded or a payload that is not a workflow_run
 // event gives a permanent error (IsPermanent): the queue dead-letters it at
 // once. Every other error is transient and the message should be retried.
-func (p *Planner) HandleRequest(ctx context.Context, body []byte) error {
+// When the source's dispatching.yml cannot be read (GitHub unavailable),
+// the request is retried, except on the final receive (d.Final()), where
+// the plan is recorded with reason source_config_unreadable instead.
+func (p *Planner) HandleRequest(ctx context.Context, body []byte, d Delivery) error {
 	var req Request
 	if err := json.Unmarshal(body, &req); err != nil {
 		return PermanentError("decode request", err)
@@ -79,7 +82,7 @@ func (p *Planner) HandleRequest(ctx context.Context, body []byte) error {
 		return permanentf("decode request", "no delivery_id")
 	}
 	log := p.c.Logger.With("correlation_id", req.DeliveryID, "stage", "planner")
-	err := p.handle(ctx, req, log)
+	err := p.handle(ctx, req, d, log)
 	switch {
 	case err == nil:
 	case IsPermanent(err):
@@ -90,7 +93,7 @@ func (p *Planner) HandleRequest(ctx context.Context, body []byte) error {
 	return err
 }
 
-func (p *Planner) handle(ctx context.Context, req Request, log *slog.Logger) error {
+func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog.Logger) error {
 	ev, err := p.c.ParseEvent(req.Payload)
 	if err != nil {
 		return PermanentError("parse workflow_run payload", err)
@@ -117,7 +120,7 @@ func (p *Planner) handle(ctx context.Context, req Request, log *slog.Logger) err
 	}
 	lookup := p.c.GitHub.Configs(ev.InstallationID)
 	src := lookup.Lookup(ctx, repo)
-	if src.Status == plan.ConfigUnreadable {
+	if src.Status == plan.ConfigUnreadable && !d.Final() {
 		// Most likely GitHub is unavailable: retry rather than record a
 		// final "no plan" for the delivery.
 		return fmt.Errorf("read dispatching.yml of %s: %s", repo, src.Problem)

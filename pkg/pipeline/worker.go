@@ -297,7 +297,7 @@ func call(hctx context.Context, timeout time.Duration, handle func(context.Conte
 
 // HandleMessage adapts HandleRequest to RunWorker.
 func (p *Planner) HandleMessage(ctx context.Context, m Message) error {
-	return p.HandleRequest(ctx, m.Body)
+	return p.HandleRequest(ctx, m.Body, m.Delivery())
 }
 
 // HandleMessage adapts HandleWorkItem to RunWorker.
