@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
+	ghv88 "github.com/google/go-github/v88/github"
 	"github.com/google/go-github/v89/github"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
@@ -272,6 +273,10 @@ func (c *Client) newInstallationLocked(id int64) (*installation, error) {
 	tr := ghinstallation.NewFromAppsTransport(c.apps, id)
 	tr.BaseURL = c.apps.BaseURL
 	tr.Client = c.apps.Client
+	// Without options ghinstallation sends the body "null", which GitHub's
+	// description does not allow; "{}" asks for the installation's full
+	// permissions.
+	tr.InstallationTokenOptions = &ghv88.InstallationTokenOptions{}
 	gh, err := c.newGitHub(tr)
 	if err != nil {
 		return nil, err

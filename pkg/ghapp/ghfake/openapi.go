@@ -116,6 +116,12 @@ func (c *Checker) Check(method, path string, query url.Values, body []byte) erro
 		}
 		return nil
 	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if req, _ := op.RequestSchema["required"].([]any); len(req) > 0 {
+			return fmt.Errorf("%s %s: a JSON body with %v is required", method, op.Path, req)
+		}
+		return nil
+	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%s %s: body is not JSON: %w", method, op.Path, err)
