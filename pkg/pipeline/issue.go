@@ -25,6 +25,7 @@ type IssueSource struct {
 const (
 	maxIssueLineText = 300 // an error message or denial detail
 	maxIssueLines    = 200 // outcome and denial lines together
+	maxIssueBody     = 60000
 )
 
 // FormatIssue returns the title and Markdown body of the result issue of a
@@ -69,7 +70,7 @@ func FormatIssue(src IssueSource, outcomes []Outcome) (title, body string) {
 
 	lines := 0
 	more := func(rest int) bool {
-		if lines < maxIssueLines {
+		if lines < maxIssueLines && b.Len() < maxIssueBody {
 			lines++
 			return false
 		}

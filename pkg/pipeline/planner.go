@@ -177,7 +177,7 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 		"candidates", candidates, "allowed", dispatches, "denied", denied)
 
 	var report *Report
-	if p.c.CreateIssues && pl.Eligible && denied > 0 {
+	if p.c.CreateIssues && pl.Eligible && candidates > 0 {
 		info := IssueSource{
 			Repository:     repo,
 			InstallationID: ev.InstallationID,
@@ -188,7 +188,7 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 			RunURL:         ev.Run.HTMLURL,
 		}
 		if dispatches == 0 {
-			// Every outcome is known now.
+			// Every target was denied: every outcome is known now.
 			var outs []Outcome
 			for i, t := range pl.Targets {
 				outs = append(outs, deniedOutcome(i, t))
