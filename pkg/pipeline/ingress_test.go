@@ -92,7 +92,11 @@ func TestAcceptChecks(t *testing.T) {
 			d.ContentType = "application/x-www-form-urlencoded"
 			return d
 		}(), pipeline.IngressUnsupportedMedia, "content type must be application/json (set the webhook's content type to application/json)"},
-		{"json with charset", func() pipeline.WebhookDelivery { d := signed(good); d.ContentType = "application/json; charset=utf-8"; return d }(), pipeline.IngressAccepted, ""},
+		{"json with charset", func() pipeline.WebhookDelivery {
+			d := signed(good)
+			d.ContentType = "application/json; charset=utf-8"
+			return d
+		}(), pipeline.IngressAccepted, ""},
 		{"not json", signed([]byte("not-json")), pipeline.IngressInvalidJSON, "the payload must be a JSON object"},
 		{"truncated json", signed(good[:len(good)-1]), pipeline.IngressInvalidJSON, ""},
 		{"json array", signed([]byte(`[1,2]`)), pipeline.IngressInvalidJSON, "the payload must be a JSON object"},
