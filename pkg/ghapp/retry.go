@@ -259,12 +259,12 @@ func classifyStatus(r *http.Response, err error) attempt {
 		}
 	case (r.StatusCode == 403 || r.StatusCode == 429) && (hasRetryAfter || isSecondaryLimit(err, a.message)):
 		a.kind, a.retry, a.rateLimited = KindTransient, true, true
-		switch {
-		case hasRetryAfter:
+		// GitHub: Retry-After if present; x-ratelimit-reset only matters
+		// when the remaining budget is 0 (the case above); otherwise wait
+		// at least a minute.
+		if hasRetryAfter {
 			a.wait = retryAfter
-		case r.Header.Get("X-RateLimit-Reset") != "":
-			a.wait = resetWait()
-		default:
+		} else {
 			a.minWait = secondaryMinWait
 		}
 	case r.StatusCode == 429:
