@@ -92,6 +92,16 @@ CREATE TABLE projections (
 ) WITHOUT ROWID;
 CREATE INDEX projections_sort ON projections(kind, sort);
 `},
+	{"target outcomes for result issues", `
+CREATE TABLE outcomes (
+	delivery_id TEXT    NOT NULL,
+	idx         INTEGER NOT NULL,
+	outcome     TEXT    NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	PRIMARY KEY (delivery_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX outcomes_expiry ON outcomes(expires_at);
+`},
 }
 
 // SchemaVersion is the schema version this build writes.

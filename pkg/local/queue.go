@@ -257,10 +257,12 @@ func (q *Queue) Ack(ctx context.Context, receipt string) error {
 }
 
 // Retry makes a received message visible again after delay and records
-// lastError; the next receive counts towards MaxReceives.
+// lastError (an empty lastError keeps the previous one, e.g. when a worker
+// only gives a message back at shutdown); the next receive counts towards
+// MaxReceives.
 func (q *Queue) Retry(ctx context.Context, receipt string, delay time.Duration, lastError string) error {
-	return q.byReceipt(ctx, "retry", receipt, "UPDATE queue_messages SET visible_at = ?, last_error = ?",
-		ns(q.s.now().Add(max(delay, 0))), lastError)
+	return q.byReceipt(ctx, "retry", receipt, "UPDATE queue_messages SET visible_at = ?, last_error = CASE WHEN ? = '' THEN last_error ELSE ? END",
+		ns(q.s.now().Add(max(delay, 0))), lastError, lastError)
 }
 
 // Extend changes the visibility timeout of a received message to d from

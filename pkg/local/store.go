@@ -27,6 +27,7 @@ const (
 	DefaultLineageTTL        = 30 * 24 * time.Hour
 	DefaultRetention         = 30 * 24 * time.Hour
 	DefaultHealthWindow      = 24 * time.Hour
+	DefaultOutcomeTTL        = 7 * 24 * time.Hour
 	// MinuteRetention is how long per-minute top-repo buckets are kept;
 	// TopRepos accepts windows up to this length.
 	MinuteRetention = 2 * time.Hour
@@ -71,6 +72,8 @@ type Options struct {
 	ClaimTTL time.Duration
 	// LineageTTL is how long the chain of a dispatched run is kept.
 	LineageTTL time.Duration
+	// OutcomeTTL is how long per-target outcomes (result issues) are kept.
+	OutcomeTTL time.Duration
 	// Retention is how long facts, delivery funnels, failures and hourly
 	// buckets are kept by Cleanup.
 	Retention time.Duration
@@ -100,6 +103,7 @@ func (o Options) withDefaults() Options {
 	def(&o.LineageTTL, DefaultLineageTTL)
 	def(&o.Retention, DefaultRetention)
 	def(&o.HealthWindow, DefaultHealthWindow)
+	def(&o.OutcomeTTL, DefaultOutcomeTTL)
 	if o.MaxReceives <= 0 {
 		o.MaxReceives = DefaultMaxReceives
 	}
@@ -220,11 +224,11 @@ func nullTime(v sql.NullInt64) time.Time {
 
 // CleanupStats counts what Cleanup removed.
 type CleanupStats struct {
-	ReplayIDs, DedupIDs, Claims, Lineage, Events, Projections int64
+	ReplayIDs, DedupIDs, Claims, Lineage, Outcomes, Events, Projections int64
 }
 
 // Cleanup deletes expired rows: replay ids and dedup ids past their
-// window, claims and lineage past their expiry, facts and per-delivery,
+// window, claims, lineage and outcomes past their expiry, facts and per-delivery,
 // failure, hourly and latency rows older than Retention, and per-minute
 // buckets older than MinuteRetention. Summary and per-repository counters
 // are kept. Queue messages (and dead letters) are never expired. Run it
@@ -252,6 +256,9 @@ func (s *Store) Cleanup(ctx context.Context) (CleanupStats, error) {
 			return err
 		}
 		if err := del(&st.Lineage, "DELETE FROM lineage WHERE expires_at <= ?", ns(now)); err != nil {
+			return err
+		}
+		if err := del(&st.Outcomes, "DELETE FROM outcomes WHERE expires_at <= ?", ns(now)); err != nil {
 			return err
 		}
 		if err := del(&st.Projections, "DELETE FROM projections WHERE kind = ? AND sort < ?", kindMinute, now.Add(-MinuteRetention).Unix()); err != nil {

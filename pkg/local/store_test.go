@@ -1,7 +1,9 @@
 package local
 
 import (
+	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,7 +38,7 @@ func TestMigrations(t *testing.T) {
 	}
 	s.Close()
 	_, err := Open(ctx, path, Options{})
-	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), path) {
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", SchemaVersion()+1)) || !strings.Contains(err.Error(), path) {
 		t.Errorf("newer schema: %v", err)
 	}
 	if _, err := Open(ctx, "a?b.db", Options{}); err == nil {
@@ -127,5 +129,37 @@ func TestCleanup(t *testing.T) {
 	s.DB().QueryRow("SELECT COUNT(*) FROM projections WHERE kind IN ('hour', 'minute')").Scan(&hours)
 	if hours != 2 {
 		t.Errorf("%d hour/minute rows left, want 2 (the new fact's)", hours)
+	}
+}
+
+// A file written by an older version (schema 1) is migrated on open.
+func TestMigrateFromOlderVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+		migrations[0].sql,
+		"INSERT INTO schema_migrations VALUES (1, 'initial schema', 0)",
+		"INSERT INTO queue_messages(queue, body, enqueued_at, visible_at) VALUES ('requests', 'old', 0, 0)",
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	s := openAt(t, path, nil, Options{})
+	var v int
+	s.DB().QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&v)
+	if v != SchemaVersion() || SchemaVersion() < 2 {
+		t.Fatalf("version %d after open, want %d", v, SchemaVersion())
+	}
+	if _, err := s.Put(ctx, "d", pipeline.Outcome{}); err != nil {
+		t.Errorf("table of migration 2 missing: %v", err)
+	}
+	if ms, _ := s.Queue("requests").Receive(ctx, 1, 0); len(ms) != 1 || string(ms[0].Body) != "old" {
+		t.Errorf("data of the old version lost: %+v", ms)
 	}
 }
