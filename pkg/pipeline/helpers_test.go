@@ -256,3 +256,7 @@ func (w *world) drainTargets(t *testing.T) []error {
 	}
 	return errs
 }
+
+func newLogger(s *syncBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(s, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
