@@ -114,8 +114,8 @@ const (
 // IngressResult is what Accept decided.
 type IngressResult struct {
 	Status IngressStatus
-	// Detail names the missing header or payload field, or explains the
-	// media type; safe to show to the caller.
+	// Detail says which header is missing or which payload field is
+	// invalid, or explains the media type; safe to show to the caller.
 	Detail string
 	// Err is the internal cause of IngressUnavailable (logged, never sent).
 	Err error
@@ -153,11 +153,11 @@ func (in *Ingress) Accept(ctx context.Context, d WebhookDelivery) IngressResult 
 func (in *Ingress) accept(ctx context.Context, d WebhookDelivery, log *slog.Logger) IngressResult {
 	switch {
 	case d.ID == "":
-		return IngressResult{Status: IngressMissingInput, Detail: HeaderDelivery}
+		return IngressResult{Status: IngressMissingInput, Detail: "missing " + HeaderDelivery}
 	case d.Event == "":
-		return IngressResult{Status: IngressMissingInput, Detail: HeaderEvent}
+		return IngressResult{Status: IngressMissingInput, Detail: "missing " + HeaderEvent}
 	case len(d.Body) == 0:
-		return IngressResult{Status: IngressMissingInput, Detail: "body"}
+		return IngressResult{Status: IngressMissingInput, Detail: "empty body"}
 	case len(d.ID) > MaxDeliveryIDLen || !printable(d.ID):
 		return IngressResult{Status: IngressMissingInput, Detail: HeaderDelivery + " is not a valid delivery id"}
 	}

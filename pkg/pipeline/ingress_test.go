@@ -80,9 +80,9 @@ func TestAcceptChecks(t *testing.T) {
 		detail string
 	}{
 		{"valid", signed(good), pipeline.IngressAccepted, ""},
-		{"no delivery id", func() pipeline.WebhookDelivery { d := signed(good); d.ID = ""; return d }(), pipeline.IngressMissingInput, "X-GitHub-Delivery"},
-		{"no event", func() pipeline.WebhookDelivery { d := signed(good); d.Event = ""; return d }(), pipeline.IngressMissingInput, "X-GitHub-Event"},
-		{"empty body", signed(nil), pipeline.IngressMissingInput, "body"},
+		{"no delivery id", func() pipeline.WebhookDelivery { d := signed(good); d.ID = ""; return d }(), pipeline.IngressMissingInput, "missing X-GitHub-Delivery"},
+		{"no event", func() pipeline.WebhookDelivery { d := signed(good); d.Event = ""; return d }(), pipeline.IngressMissingInput, "missing X-GitHub-Event"},
+		{"empty body", signed(nil), pipeline.IngressMissingInput, "empty body"},
 		{"delivery id with a newline", func() pipeline.WebhookDelivery { d := signed(good); d.ID = "a\nb"; return d }(), pipeline.IngressMissingInput, "X-GitHub-Delivery is not a valid delivery id"},
 		{"empty signature", func() pipeline.WebhookDelivery { d := signed(good); d.Signature = ""; return d }(), pipeline.IngressBadSignature, ""},
 		{"invalid signature", func() pipeline.WebhookDelivery { d := signed(good); d.Signature = "sha256=invalid"; return d }(), pipeline.IngressBadSignature, ""},
