@@ -102,3 +102,7 @@ func invalidUTF8Pos(data []byte) Pos {
 	}
 	return p
 }
+
+// LookupPaths are the places a repository's dispatching.yml is read from, in
+// order; the first one that exists wins (paths are case-sensitive).
+var LookupPaths = []string{"dispatching.yml", ".github/dispatching.yml"}

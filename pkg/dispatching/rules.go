@@ -33,6 +33,11 @@ const (
 	RuleTooManyInputs            = "too-many-inputs"
 	RuleDuplicateAcceptInput     = "duplicate-accept-input"
 	RuleDuplicateInboundWorkflow = "duplicate-inbound-workflow"
+
+	// Warnings about files rather than content, produced by callers that
+	// look files up (dispatcher validate).
+	RuleEmptyFile    = "empty-file"
+	RuleShadowedFile = "shadowed-file"
 )
 
 // RuleInfo describes one rule id for documentation and SARIF output.
@@ -66,6 +71,8 @@ var rules = []RuleInfo{
 	{RuleTooManyInputs, SeverityWarning, "A target sends more than 25 inputs, GitHub's limit for workflow_dispatch (too_many_inputs)."},
 	{RuleDuplicateAcceptInput, SeverityWarning, "An accept_inputs list names the same input twice."},
 	{RuleDuplicateInboundWorkflow, SeverityWarning, "An inbound rule lists the same target workflow twice; only the first entry is ever used."},
+	{RuleEmptyFile, SeverityWarning, "The file is empty; the service treats it as missing, and an empty root file hides .github/dispatching.yml."},
+	{RuleShadowedFile, SeverityWarning, ".github/dispatching.yml exists next to a root dispatching.yml; the service only reads the root file."},
 }
 
 // Rules returns every rule id with its severity and summary, sorted by id.

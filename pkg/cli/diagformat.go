@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/mattn/go-runewidth"
+	"github.com/muesli/termenv"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
+)
+
+// Diagnostic output formats of validate.
+const (
+	diagFormatText   = "text"
+	diagFormatJSON   = "json"
+	diagFormatGitHub = "github"
+	diagFormatSARIF  = "sarif"
+)
+
+var diagFormats = []string{diagFormatText, diagFormatJSON, diagFormatGitHub, diagFormatSARIF}
+
+// diagSource gives the text of a file's lines for snippets; it returns
+// false when the file or line is unknown.
+type diagSource func(file string, line int) (string, bool)
+
+// renderDiagnostics writes ds (already sorted) in the given format.
+func renderDiagnostics(w io.Writer, format string, ds []dispatching.Diagnostic, src diagSource, color bool) error {
+	switch format {
+	case diagFormatText:
+		return renderText(w, ds, src, color)
+	case diagFormatJSON:
+		return renderJSON(w, ds)
+	case diagFormatGitHub:
+		return renderGitHub(w, ds)
+	case diagFormatSARIF:
+		return renderSARIF(w, ds)
+	}
+	return fmt.Errorf("unknown format %q", format)
+}
+
+// textStyles are the colours of the text format (actionlint's scheme).
+type textStyles struct {
+	path, sep, msg, rule, gutter, caret, warn lipgloss.Style
+}
+
+func newTextStyles(w io.Writer, color bool) textStyles {
+	r := lipgloss.NewRenderer(w)
+	if color {
+		r.SetColorProfile(termenv.ANSI)
+	} else {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	grey := lipgloss.Color("8")
+	// Tabs are kept: the caret line must expand them like the source line.
+	base := r.NewStyle().TabWidth(lipgloss.NoTabConversion)
+	return textStyles{
+		path:   base.Foreground(lipgloss.Color("3")),
+		sep:    base.Foreground(grey),
+		msg:    base.Bold(true),
+		rule:   base.Foreground(grey),
+		gutter: base.Foreground(grey),
+		caret:  base.Foreground(lipgloss.Color("2")),
+		warn:   base.Foreground(lipgloss.Color("3")).Bold(true),
+	}
+}
+
+// renderText prints "file:line:col: message [rule]" (warnings carry a
+// "warning: " prefix), then the source line and a caret under the column.
+func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color bool) error {
+	st := newTextStyles(w, color)
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(st.path.Render(d.File))
+		b.WriteString(st.sep.Render(":"))
+		fmt.Fprintf(&b, "%d", d.Line)
+		b.WriteString(st.sep.Render(":"))
+		fmt.Fprintf(&b, "%d", d.Column)
+		b.WriteString(st.sep.Render(":"))
+		b.WriteString(" ")
+		if d.Severity == dispatching.SeverityWarning {
+			b.WriteString(st.warn.Render("warning:"))
+			b.WriteString(" ")
+		}
+		b.WriteString(st.msg.Render(diagOneLine(d.Message)))
+		b.WriteString(" ")
+		b.WriteString(st.rule.Render("[" + d.Rule + "]"))
+		b.WriteString("\n")
+		if src == nil {
+			continue
+		}
+		line, ok := src(d.File, d.Line)
+		if !ok {
+			continue
+		}
+		num := fmt.Sprintf("%d", d.Line)
+		pad := strings.Repeat(" ", len(num))
+		fmt.Fprintf(&b, "%s %s\n", pad, st.gutter.Render("|"))
+		fmt.Fprintf(&b, "%s %s %s\n", num, st.gutter.Render("|"), line)
+		fmt.Fprintf(&b, "%s %s %s\n", pad, st.gutter.Render("|"), st.caret.Render(diagCaret(line, d.Column)))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// diagOneLine keeps a message on its header line: line breaks become spaces.
+func diagOneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(s)
+}
+
+// caret returns the indicator line for a 1-based character column: blanks
+// as wide as the text before it (tabs kept, so terminals align), then "^"
+// and "~" across the rest of the token up to the next space.
+func diagCaret(line string, column int) string {
+	runes := []rune(line)
+	col := column - 1
+	if col < 0 {
+		col = 0
+	}
+	if col > len(runes) {
+		col = len(runes)
+	}
+	var b strings.Builder
+	for _, r := range runes[:col] {
+		if r == '\t' {
+			b.WriteRune('\t')
+			continue
+		}
+		b.WriteString(strings.Repeat(" ", runewidth.RuneWidth(r)))
+	}
+	b.WriteString("^")
+	for i := col + 1; i < len(runes) && runes[i] != ' ' && runes[i] != '\t'; i++ {
+		b.WriteString(strings.Repeat("~", max(runewidth.RuneWidth(runes[i]), 1)))
+	}
+	return b.String()
+}
+
+// jsonDiagnostic is the stable JSON shape of one diagnostic.
+type jsonDiagnostic struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Severity string `json:"severity"`
+	Rule     string `json:"rule"`
+	Message  string `json:"message"`
+}
+
+// renderJSON prints a JSON array (an empty array when clean).
+func renderJSON(w io.Writer, ds []dispatching.Diagnostic) error {
+	out := make([]jsonDiagnostic, len(ds))
+	for i, d := range ds {
+		out[i] = jsonDiagnostic{d.File, d.Line, d.Column, string(d.Severity), d.Rule, d.Message}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// renderGitHub prints GitHub Actions workflow commands, one annotation per
+// diagnostic.
+func renderGitHub(w io.Writer, ds []dispatching.Diagnostic) error {
+	var b strings.Builder
+	for _, d := range ds {
+		cmd := "error"
+		if d.Severity == dispatching.SeverityWarning {
+			cmd = "warning"
+		}
+		fmt.Fprintf(&b, "::%s file=%s,line=%d,col=%d,title=%s::%s\n", cmd,
+			escapeGitHubProperty(d.File), d.Line, d.Column,
+			escapeGitHubProperty("dispatcher "+d.Rule), escapeGitHubData(d.Message))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// escapeGitHubData escapes a workflow command's message as the Actions
+// toolkit does.
+func escapeGitHubData(s string) string {
+	s = strings.ReplaceAll(s, "%", "%25")
+	s = strings.ReplaceAll(s, "\r", "%0D")
+	return strings.ReplaceAll(s, "\n", "%0A")
+}
+
+// escapeGitHubProperty escapes a workflow command's property value: the
+// message escapes plus ":" and ",".
+func escapeGitHubProperty(s string) string {
+	s = escapeGitHubData(s)
+	s = strings.ReplaceAll(s, ":", "%3A")
+	return strings.ReplaceAll(s, ",", "%2C")
+}
+
+// SARIF 2.1.0, the subset GitHub code scanning reads.
+type (
+	sarifLog struct {
+		Schema  string     `json:"$schema"`
+		Version string     `json:"version"`
+		Runs    []sarifRun `json:"runs"`
+	}
+	sarifRun struct {
+		Tool       sarifTool     `json:"tool"`
+		Results    []sarifResult `json:"results"`
+		ColumnKind string        `json:"columnKind"`
+	}
+	sarifTool struct {
+		Driver sarifDriver `json:"driver"`
+	}
+	sarifDriver struct {
+		Name           string      `json:"name"`
+		InformationURI string      `json:"informationUri"`
+		Rules          []sarifRule `json:"rules"`
+	}
+	sarifRule struct {
+		ID                   string       `json:"id"`
+		Name                 string       `json:"name"`
+		ShortDescription     sarifText    `json:"shortDescription"`
+		FullDescription      sarifText    `json:"fullDescription"`
+		HelpURI              string       `json:"helpUri"`
+		DefaultConfiguration sarifRuleCfg `json:"defaultConfiguration"`
+	}
+	sarifRuleCfg struct {
+		Level string `json:"level"`
+	}
+	sarifText struct {
+		Text string `json:"text"`
+	}
+	sarifResult struct {
+		RuleID    string          `json:"ruleId"`
+		RuleIndex int             `json:"ruleIndex"`
+		Level     string          `json:"level"`
+		Message   sarifText       `json:"message"`
+		Locations []sarifLocation `json:"locations"`
+	}
+	sarifLocation struct {
+		PhysicalLocation sarifPhysical `json:"physicalLocation"`
+	}
+	sarifPhysical struct {
+		ArtifactLocation sarifArtifact `json:"artifactLocation"`
+		Region           sarifRegion   `json:"region"`
+	}
+	sarifArtifact struct {
+		URI       string `json:"uri"`
+		URIBaseID string `json:"uriBaseId,omitempty"`
+	}
+	sarifRegion struct {
+		StartLine   int `json:"startLine"`
+		StartColumn int `json:"startColumn"`
+	}
+)
+
+const docsBaseURL = "https://github.com/dispatcher-dev/dispatcher/blob/main/docs/validate.md"
+
+// renderSARIF prints one SARIF 2.1.0 log with every rule and one result per
+// diagnostic.
+func renderSARIF(w io.Writer, ds []dispatching.Diagnostic) error {
+	rules := dispatching.Rules()
+	index := map[string]int{}
+	driver := sarifDriver{Name: "dispatcher", InformationURI: "https://github.com/dispatcher-dev/dispatcher", Rules: make([]sarifRule, len(rules))}
+	for i, r := range rules {
+		index[r.ID] = i
+		driver.Rules[i] = sarifRule{
+			ID:                   r.ID,
+			Name:                 diagPascalCase(r.ID),
+			ShortDescription:     sarifText{r.Summary},
+			FullDescription:      sarifText{r.Summary},
+			HelpURI:              docsBaseURL + "#rule-" + r.ID,
+			DefaultConfiguration: sarifRuleCfg{Level: diagSARIFLevel(r.Severity)},
+		}
+	}
+	results := make([]sarifResult, 0, len(ds))
+	for _, d := range ds {
+		idx, ok := index[d.Rule]
+		if !ok {
+			idx = -1
+		}
+		results = append(results, sarifResult{
+			RuleID:    d.Rule,
+			RuleIndex: idx,
+			Level:     diagSARIFLevel(d.Severity),
+			Message:   sarifText{d.Message},
+			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{
+				ArtifactLocation: diagSARIFURI(d.File),
+				Region:           sarifRegion{StartLine: d.Line, StartColumn: d.Column},
+			}}},
+		})
+	}
+	log := sarifLog{
+		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
+		Version: "2.1.0",
+		Runs:    []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results, ColumnKind: "unicodeCodePoints"}},
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(log)
+}
+
+func diagSARIFLevel(s dispatching.Severity) string {
+	if s == dispatching.SeverityWarning {
+		return "warning"
+	}
+	return "error"
+}
+
+// sarifURI turns a path into a SARIF artifact location: relative paths are
+// relative to the repository root (%SRCROOT%), absolute ones file URIs.
+func diagSARIFURI(path string) sarifArtifact {
+	p := filepath.ToSlash(path)
+	if filepath.IsAbs(path) {
+		return sarifArtifact{URI: (&url.URL{Scheme: "file", Path: p}).String()}
+	}
+	p = strings.TrimPrefix(p, "./")
+	return sarifArtifact{URI: (&url.URL{Path: p}).String(), URIBaseID: "%SRCROOT%"}
+}
+
+func diagPascalCase(id string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(id, "-") {
+		if part == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
