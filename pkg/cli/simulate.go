@@ -2,17 +2,160 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/plan"
+	"github.com/dispatcher-dev/dispatcher/pkg/settings"
+	"github.com/dispatcher-dev/dispatcher/pkg/world"
 )
 
-// TODO(skeleton): replaced by the real command.
+// maxEventSize caps a webhook payload read by --event (GitHub's own cap).
+const maxEventSize = 25 << 20
+
+type simulateOptions struct {
+	world      string
+	event      string
+	repo       string
+	workflow   string
+	branch     string
+	conclusion string
+	sha        string
+	follow     bool
+	format     string
+}
+
 func newSimulateCmd(s Streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "simulate",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("simulate is not built yet")
+	o := &simulateOptions{}
+	cmd := &cobra.Command{
+		Use:   "simulate --world DIR (--event FILE | --repo OWNER/NAME --workflow FILE)",
+		Short: "Run the planner offline against a folder of repositories",
+		Long: `Run the real decision engine offline against a folder of repositories and
+print what would be dispatched and why everything else would not.
+
+The world folder holds repositories as DIR/<owner>/<repo>/ with their
+dispatching.yml (or .github/dispatching.yml), optional .github/workflows/ and an
+optional repo.yml (default_branch). The source run is either a real
+workflow_run webhook payload (--event, "-" for stdin) or synthesised from
+--repo and --workflow. Guardrails come from the same environment variables the
+service reads (ENFORCE_SOURCE_DEFAULT_BRANCH, TARGET_REPO_ALLOWLIST, ...).
+
+With --follow, every dispatched run is assumed to succeed and its own
+dispatches are planned in turn, reporting cycles and the maximum depth (the
+walk stops at DISPATCH_MAX_CHAIN_DEPTH).`,
+		Example: `  dispatcher simulate --world examples/world --repo acme/api --workflow ci.yml
+  dispatcher simulate --world examples/world --repo acme/api --workflow ci.yml --follow --format mermaid
+  dispatcher simulate --world ~/src/acme --event payload.json --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSimulate(cmd, s, o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.world, "world", "", "folder of repositories: DIR/<owner>/<repo>/dispatching.yml (required)")
+	f.StringVar(&o.event, "event", "", `workflow_run webhook payload file ("-" for stdin)`)
+	f.StringVar(&o.repo, "repo", "", "source repository OWNER/NAME (synthesised event)")
+	f.StringVar(&o.workflow, "workflow", "", "source workflow file, e.g. ci.yml (synthesised event)")
+	f.StringVar(&o.branch, "branch", "", "head branch of the synthesised run (default: the repository's default branch)")
+	f.StringVar(&o.conclusion, "conclusion", "success", "conclusion of the synthesised run")
+	f.StringVar(&o.sha, "sha", "", "head SHA of the synthesised run (default: a stable fake)")
+	f.BoolVar(&o.follow, "follow", false, "expand dispatched targets transitively, as if each dispatched run succeeded")
+	f.StringVar(&o.format, "format", "text", "output format: text, json or mermaid")
+	_ = cmd.MarkFlagRequired("world")
+	cmd.MarkFlagsMutuallyExclusive("event", "repo")
+	cmd.MarkFlagsMutuallyExclusive("event", "workflow")
+	return cmd
+}
+
+func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
+	switch o.format {
+	case "text", "json", "mermaid":
+	default:
+		return usageErrorf("--format: unknown format %q (expected text, json or mermaid)", o.format)
+	}
+	if o.event == "" && (o.repo == "" || o.workflow == "") {
+		return usageErrorf("simulate needs --event FILE, or --repo OWNER/NAME with --workflow FILE")
+	}
+	if o.repo != "" && strings.Count(o.repo, "/") != 1 {
+		return usageErrorf("--repo %q: expected OWNER/NAME", o.repo)
+	}
+	cfg, err := settings.Load(s.Getenv)
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	policy := cfg.Policy()
+	w, err := world.Load(o.world)
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("--world: %w", err)}
+	}
+	var ev plan.Event
+	if o.event != "" {
+		data, err := readInput(s, o.event, maxEventSize)
+		if err != nil {
+			return &UsageError{Err: fmt.Errorf("--event: %w", err)}
+		}
+		ev, err = plan.ParseEvent(data)
+		if err != nil {
+			return &UsageError{Err: fmt.Errorf("--event %s: %w", o.event, err)}
+		}
+	} else {
+		ev, err = w.Event(world.RunSpec{Repository: o.repo, Workflow: o.workflow, Branch: o.branch, Conclusion: o.conclusion, SHA: o.sha})
+		if err != nil {
+			return &UsageError{Err: err}
+		}
+	}
+	ctx := cmd.Context()
+	st := newPlanStyles(s.Out, s.Color(s.OutTTY))
+	if !o.follow {
+		p := plan.Build(ctx, plan.Input{Event: ev, Source: w.Lookup(ctx, ev.Repository.FullName()), Targets: w, Policy: policy})
+		switch o.format {
+		case "json":
+			return writeJSON(s.Out, p)
+		case "mermaid":
+			renderMermaid(s.Out, []plan.Plan{p})
+		default:
+			renderPlanText(s.Out, p, st)
+		}
+		return nil
+	}
+	r := w.Follow(ctx, ev, policy)
+	switch o.format {
+	case "json":
+		return writeJSON(s.Out, r)
+	case "mermaid":
+		renderMermaid(s.Out, append([]plan.Plan{r.Root}, r.Steps...))
+	default:
+		renderFollowText(s.Out, r, st)
+	}
+	return nil
+}
+
+// readInput reads a file, or stdin for "-", refusing more than limit bytes.
+func readInput(s Streams, name string, limit int64) ([]byte, error) {
+	var r io.Reader
+	if name == "-" {
+		r = s.In
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
+	}
+	if len(data) == 0 {
+		return nil, errors.New(name + ": empty")
+	}
+	return data, nil
 }
