@@ -63,7 +63,8 @@ func workflowRun(t testing.TB) []byte {
 		"installation": map[string]any{"id": 7},
 		"repository":   map[string]any{"name": "api", "full_name": "acme/api", "default_branch": "main", "owner": map[string]any{"login": "acme"}},
 		"workflow_run": map[string]any{"id": 42, "run_attempt": 1, "path": ".github/workflows/ci.yml", "head_branch": "main",
-			"head_sha": "abc", "conclusion": "success", "html_url": "https://github.test/acme/api/actions/runs/42"},
+			"head_sha": "abc", "conclusion": "success", "html_url": "https://github.test/acme/api/actions/runs/42",
+			"head_repository": map[string]any{"full_name": "acme/api"}, "repository": map[string]any{"full_name": "acme/api"}},
 	})
 	if err != nil {
 		t.Fatal(err)
