@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
+)
+
+// TestValidateDocsListRules checks that docs/validate.md documents every
+// rule id with the anchor SARIF help links point to, and no rule that does
+// not exist.
+func TestValidateDocsListRules(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "validate.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	known := map[string]bool{}
+	for _, r := range dispatching.Rules() {
+		known[r.ID] = true
+		row := `| <a id="rule-` + r.ID + `"></a>` + "`" + r.ID + "` | " + string(r.Severity) + " | "
+		if !strings.Contains(doc, row) {
+			t.Errorf("docs/validate.md has no row for rule %s (%s)", r.ID, r.Severity)
+		}
+	}
+	for _, line := range strings.Split(doc, "\n") {
+		if id, ok := strings.CutPrefix(line, `| <a id="rule-`); ok {
+			id, _, _ = strings.Cut(id, `"`)
+			if !known[id] {
+				t.Errorf("docs/validate.md documents unknown rule %q", id)
+			}
+		}
+	}
+}
