@@ -103,6 +103,7 @@ func TestParseErrors(t *testing.T) {
 		{"whitespace only", "  \n\n", []want{{1, 1, RuleEmptyDocument, `the file has no content`}}},
 		{"zero bytes", "", []want{{1, 1, RuleEmptyDocument, `the file has no content`}}},
 		{"unsupported tag", validHead + "      - repository: a/b\n        workflow: !!binary d2Y=\n", []want{{6, 19, RuleUnsupportedYAML, `unsupported tag !!binary`}}},
+		{"tag on a wrong-typed value is reported once", validHead + "      - repository: a/b\n        workflow: w\n        ref: !env 5\n", []want{{7, 14, RuleUnsupportedYAML, `unsupported tag !env`}}},
 		{"custom tag", validHead + "      - repository: a/b\n        workflow: !env WF\n", []want{{6, 19, RuleUnsupportedYAML, `unsupported tag !env`}}},
 		{"unknown alias", validHead + "      - repository: a/b\n        workflow: *nope\n", []want{{6, 19, RuleSyntax, `alias *nope refers to no anchor defined before it`}}},
 		{"invalid utf-8", "outbound: []\n# \xff\n", []want{{2, 3, RuleSyntax, `not valid UTF-8`}}},
