@@ -2,17 +2,135 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/app"
+	"github.com/dispatcher-dev/dispatcher/pkg/settings"
 )
 
-// TODO(skeleton): replaced by the real command.
+// defaultServeHost is where serve listens unless --addr says otherwise:
+// loopback only, so that a first run never exposes the webhook endpoint.
+const defaultServeHost = "127.0.0.1"
+
+// serveHints say what to set for each variable serve may be missing.
+var serveHints = map[string]string{
+	"GITHUB_WEBHOOK_SECRET": "the webhook secret entered in the GitHub App's settings",
+	"GITHUB_APP_ID":         "the App ID shown on the GitHub App's settings page",
+	"GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE)": "a private key generated for the App (PEM), or the path of its .pem file",
+}
+
 func newServeCmd(s Streams, info BuildInfo) *cobra.Command {
-	return &cobra.Command{
+	var (
+		addr        string
+		db          string
+		printConfig bool
+	)
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("serve is not built yet")
+		Short: "Run the GitHub App webhook server and the whole pipeline on this machine",
+		Long: `serve runs dispatcher as a GitHub App backend on one machine: the webhook
+endpoint (POST /webhooks/github), GET /health and GET /version, and the
+planner and dispatcher workers, all durable in one SQLite file.
+
+It needs GITHUB_WEBHOOK_SECRET, GITHUB_APP_ID and the App's private key
+(GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE); every other
+variable has a default (see docs/configuration.md). Logs are JSON lines on
+stderr at LOG_LEVEL. SIGINT or SIGTERM shuts down gracefully; after a crash,
+start it again on the same file and it resumes without losing or repeating a
+dispatch (docs/serve.md).`,
+		Example: `  # listen on 127.0.0.1:3000 with ./dispatcher.db
+  GITHUB_WEBHOOK_SECRET=… GITHUB_APP_ID=12345 GITHUB_APP_PRIVATE_KEY_FILE=app.pem dispatcher serve
+
+  # listen on every interface, store in /var/lib/dispatcher
+  dispatcher serve --addr :8080 --db /var/lib/dispatcher/dispatcher.db
+
+  # show the effective configuration (secrets redacted) and exit
+  dispatcher serve --print-config`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := settings.Load(s.Getenv)
+			if err != nil {
+				return &UsageError{Err: err}
+			}
+			if cmd.Flags().Changed("db") {
+				if strings.TrimSpace(db) == "" {
+					return usageErrorf("--db must not be empty")
+				}
+				st.DBPath = db
+			}
+			if !cmd.Flags().Changed("addr") {
+				addr = net.JoinHostPort(defaultServeHost, strconv.Itoa(st.Port))
+			} else if _, _, err := net.SplitHostPort(addr); err != nil {
+				return usageErrorf("--addr %q: want HOST:PORT (e.g. 127.0.0.1:3000 or :8080): %w", addr, err)
+			}
+			if printConfig {
+				return printServeConfig(s.Out, st, addr)
+			}
+			if missing := st.MissingFor(settings.ModeServe); len(missing) > 0 {
+				return &UsageError{Err: missingServeError(missing)}
+			}
+
+			logger := slog.New(slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: st.SlogLevel()}))
+			ctx := cmd.Context()
+			l, err := app.NewLocal(ctx, st, app.BuildInfo(info), logger)
+			if err != nil {
+				var ce *app.ConfigError
+				if errors.As(err, &ce) {
+					return &UsageError{Err: err}
+				}
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				l.Close()
+				return fmt.Errorf("listen on %s: %w", addr, err)
+			}
+			return l.Run(ctx, ln)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", defaultServeHost+":3000", "`HOST:PORT` to listen on; without it, PORT sets the port on "+defaultServeHost)
+	f.StringVar(&db, "db", "", "`PATH` of the SQLite store (default DISPATCHER_DB, ./dispatcher.db)")
+	f.BoolVar(&printConfig, "print-config", false, "print every setting (secrets redacted) and exit")
+	return cmd
+}
+
+// missingServeError is the one message naming everything serve lacks.
+func missingServeError(missing []string) error {
+	var b strings.Builder
+	b.WriteString("serve needs a GitHub App; set these environment variables:\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, m := range missing {
+		fmt.Fprintf(tw, "  %s\t%s\n", m, serveHints[m])
+	}
+	tw.Flush()
+	b.WriteString("(docs/serve.md explains how to create the App; --print-config shows the current settings)")
+	return errors.New(b.String())
+}
+
+// printServeConfig prints every variable with its effective value, secrets
+// redacted, followed by the listen address and the store path.
+func printServeConfig(w io.Writer, st *settings.Settings, addr string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range st.Redacted() {
+		src := "default"
+		if v.Set {
+			src = "env"
+		}
+		fmt.Fprintf(tw, "%s=%s\t# %s\n", v.Name, v.Value, src)
+	}
+	fmt.Fprintf(tw, "# listen address: %s\n", addr)
+	fmt.Fprintf(tw, "# store: %s\n", st.DBPath)
+	if missing := st.MissingFor(settings.ModeServe); len(missing) > 0 {
+		fmt.Fprintf(tw, "# serve would refuse to start; missing: %s\n", strings.Join(missing, ", "))
+	}
+	return tw.Flush()
 }

@@ -1,0 +1,316 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/ghapp"
+	"github.com/dispatcher-dev/dispatcher/pkg/local"
+	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
+	"github.com/dispatcher-dev/dispatcher/pkg/settings"
+)
+
+// Queue names of the embedded runtime.
+const (
+	RequestsQueue = "requests"
+	TargetsQueue  = "targets"
+)
+
+// Defaults of the embedded runtime (see the With… options).
+const (
+	DefaultCleanupInterval     = 10 * time.Minute
+	DefaultShutdownTimeout     = 15 * time.Second
+	DefaultPlannerConcurrency  = 2
+	DefaultDispatchConcurrency = 4
+)
+
+// Option tunes NewLocal. The defaults suit production; tests shorten the
+// timings.
+type Option func(*options)
+
+type options struct {
+	now             func() time.Time
+	httpClient      *http.Client
+	ghOpts          []ghapp.Option
+	wrapPorts       func(*Ports)
+	claimLease      time.Duration
+	cleanupInterval time.Duration
+	shutdownTimeout time.Duration
+	plannerConc     int
+	dispatchConc    int
+	worker          pipeline.WorkerOptions
+	store           local.Options
+}
+
+// WithClock sets the clock of the store and the stages (time.Now by
+// default).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithHTTPClient sets the HTTP client of the GitHub adapter.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithGitHubOptions adds options to the GitHub adapter (after the ones
+// derived from the settings, so they win).
+func WithGitHubOptions(opts ...ghapp.Option) Option {
+	return func(o *options) { o.ghOpts = append(o.ghOpts, opts...) }
+}
+
+// WithPorts lets the caller replace or wrap ports after NewLocal built them
+// and before the stages are wired: instrumentation, or fault injection in
+// tests (a Claims whose Complete fails, an Enqueuer that crashes).
+func WithPorts(f func(*Ports)) Option { return func(o *options) { o.wrapPorts = f } }
+
+// WithClaimLease sets the dispatcher's claim lease
+// (pipeline.DefaultClaimLease by default).
+func WithClaimLease(d time.Duration) Option { return func(o *options) { o.claimLease = d } }
+
+// WithCleanupInterval sets how often Store.Cleanup runs
+// (DefaultCleanupInterval); it also runs once at startup.
+func WithCleanupInterval(d time.Duration) Option { return func(o *options) { o.cleanupInterval = d } }
+
+// WithShutdownTimeout bounds how long Run waits for in-flight HTTP requests
+// at shutdown (DefaultShutdownTimeout).
+func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
+
+// WithConcurrency sets how many requests the planner and how many work
+// items the dispatcher handle at once (2 and 4 by default).
+func WithConcurrency(planner, dispatcher int) Option {
+	return func(o *options) { o.plannerConc, o.dispatchConc = planner, dispatcher }
+}
+
+// WithWorkerTimings sets the queue workers' polling bounds, drain timeout
+// and retry delay (zero values keep pipeline.RunWorker's defaults).
+func WithWorkerTimings(pollMin, pollMax, drain time.Duration, retryDelay func(pipeline.Message, error) time.Duration) Option {
+	return func(o *options) {
+		o.worker.PollMin, o.worker.PollMax, o.worker.DrainTimeout, o.worker.RetryDelay = pollMin, pollMax, drain, retryDelay
+	}
+}
+
+// WithStoreOptions sets store options that have no environment variable
+// (synchronous mode, retention, TTLs). Clock, VisibilityTimeout,
+// MaxReceives and ReplayWindow always come from WithClock and the
+// settings.
+func WithStoreOptions(so local.Options) Option { return func(o *options) { o.store = so } }
+
+// Local is dispatcher on one machine: the SQLite store, the GitHub App
+// client, the stages, the HTTP server and the two queue workers.
+type Local struct {
+	settings *settings.Settings
+	info     BuildInfo
+	log      *slog.Logger
+	opts     options
+
+	// Store is the embedded store (admin reads, DLQ tools). Run closes it.
+	Store *local.Store
+	// GitHub is the App client.
+	GitHub *ghapp.Client
+	// Stages are the wired stages; Stages.HTTP is the handler Run serves.
+	Stages *Stages
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewLocal opens the store at s.DBPath, builds the GitHub App client and
+// wires the stages. s must be complete for serve
+// (s.MissingFor(settings.ModeServe) empty). A bad private key is a
+// *ConfigError. Call Run to serve, or Close to release the store without
+// serving.
+func NewLocal(ctx context.Context, s *settings.Settings, info BuildInfo, logger *slog.Logger, opts ...Option) (*Local, error) {
+	if s == nil {
+		return nil, errors.New("app: settings are required")
+	}
+	if err := s.MissingError(settings.ModeServe); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	o := options{cleanupInterval: DefaultCleanupInterval, shutdownTimeout: DefaultShutdownTimeout,
+		plannerConc: DefaultPlannerConcurrency, dispatchConc: DefaultDispatchConcurrency}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	key, err := PrivateKey(s)
+	if err != nil {
+		return nil, err
+	}
+	ghOpts := []ghapp.Option{
+		ghapp.WithMaxRetries(s.DispatchMaxRetries),
+		ghapp.WithBaseDelay(s.RetryBaseDelay),
+		ghapp.WithUserAgent("dispatcher/" + info.Version),
+	}
+	if s.GitHubAPIURL != "" {
+		ghOpts = append(ghOpts, ghapp.WithBaseURL(s.GitHubAPIURL+"/"))
+	}
+	if o.httpClient != nil {
+		ghOpts = append(ghOpts, ghapp.WithHTTPClient(o.httpClient))
+	}
+	gh, err := ghapp.New(s.GitHubAppID, key, append(ghOpts, o.ghOpts...)...)
+	if err != nil {
+		if errors.Is(err, ghapp.ErrBadPrivateKey) {
+			return nil, &ConfigError{Err: fmt.Errorf("GitHub App private key: %w", err)}
+		}
+		return nil, fmt.Errorf("github client: %w", err)
+	}
+
+	so := o.store
+	so.Clock = o.now
+	so.VisibilityTimeout = s.QueueVisibilityTimeout
+	so.MaxReceives = s.QueueMaxReceives
+	so.ReplayWindow = s.ReplayWindow
+	store, err := local.Open(ctx, s.DBPath, so)
+	if err != nil {
+		return nil, err
+	}
+	ports := Ports{
+		Requests: store.Queue(RequestsQueue), Targets: store.Queue(TargetsQueue),
+		Replay: store.ReplayGuard(), Facts: store, Claims: store, Lineage: store, Outcomes: store,
+		GitHub: gh, Issues: gh,
+	}
+	if o.wrapPorts != nil {
+		o.wrapPorts(&ports)
+	}
+	stages, err := BuildStages(s, ports, StageOptions{Build: info, Now: o.now, Logger: logger, ClaimLease: o.claimLease})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &Local{settings: s, info: info, log: logger, opts: o, Store: store, GitHub: gh, Stages: stages}, nil
+}
+
+// Run serves HTTP on ln and runs the requests worker (planner) and the
+// targets worker (dispatcher) until ctx is done, then shuts down
+// gracefully: the listener stops accepting and in-flight requests finish
+// (http.Server.Shutdown, at most the shutdown timeout); the workers stop
+// receiving, let in-flight handlers finish for their drain timeout and give
+// every other message back to its queue; finally the store is closed. A
+// message whose handler was cut off mid-way (or a process killed with
+// SIGKILL) is received again later; the stages are idempotent. Run returns
+// nil after a shutdown caused by ctx, or the error that stopped the server.
+func (l *Local) Run(ctx context.Context, ln net.Listener) error {
+	defer l.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	l.log.Info("dispatcher serving",
+		"addr", ln.Addr().String(), "db", l.Store.Path(), "version", l.info.Version, "commit", l.info.Commit,
+		"github_api", l.githubAPI(), "create_issues", l.settings.CreateIssues,
+		"visibility_timeout", l.settings.QueueVisibilityTimeout.String(), "max_receives", l.settings.QueueMaxReceives)
+
+	hs := &http.Server{
+		Handler:           l.Stages.HTTP,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelWarn),
+		// Requests outlive the shutdown signal: Shutdown waits for them.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	go func() {
+		err := hs.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		serveErr <- err
+		stop() // a failed listener stops everything
+	}()
+
+	worker := func(name string, conc int, handle func(context.Context, pipeline.Message) error) {
+		wo := l.opts.worker
+		wo.Name, wo.Concurrency = name, conc
+		wo.Visibility, wo.MaxReceives = l.settings.QueueVisibilityTimeout, l.settings.QueueMaxReceives
+		wo.Logger = l.log
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pipeline.RunWorker(runCtx, l.Store.Queue(name).Consumer(), handle, wo); err != nil {
+				l.log.Error("worker stopped", "queue", name, "error", err)
+				stop()
+			}
+		}()
+	}
+	worker(RequestsQueue, l.opts.plannerConc, l.Stages.Planner.HandleMessage)
+	worker(TargetsQueue, l.opts.dispatchConc, l.Stages.Dispatcher.HandleMessage)
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.cleanupLoop(runCtx)
+	}()
+
+	<-runCtx.Done()
+	l.log.Info("shutting down: no new webhooks; finishing in-flight work")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		l.log.Warn("HTTP shutdown timed out; closing open connections", "error", err)
+		hs.Close()
+	}
+	err := <-serveErr
+	wg.Wait()
+	if cerr := l.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		l.log.Error("dispatcher stopped", "error", err)
+		return fmt.Errorf("serve: %w", err)
+	}
+	l.log.Info("dispatcher stopped")
+	return nil
+}
+
+func (l *Local) githubAPI() string {
+	if l.settings.GitHubAPIURL != "" {
+		return l.settings.GitHubAPIURL
+	}
+	return ghapp.DefaultBaseURL
+}
+
+// cleanupLoop runs Store.Cleanup at startup and then every interval until
+// ctx is done.
+func (l *Local) cleanupLoop(ctx context.Context) {
+	clean := func() {
+		st, err := l.Store.Cleanup(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			l.log.Warn("store cleanup failed", "error", err)
+		case err == nil:
+			l.log.Debug("store cleanup", "replay_ids", st.ReplayIDs, "dedup_ids", st.DedupIDs, "claims", st.Claims,
+				"lineage", st.Lineage, "outcomes", st.Outcomes, "events", st.Events, "projections", st.Projections)
+		}
+	}
+	clean()
+	if l.opts.cleanupInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(l.opts.cleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			clean()
+		}
+	}
+}
+
+// Close closes the store. Run calls it; call it yourself only when Run is
+// never called. It is safe to call more than once.
+func (l *Local) Close() error {
+	l.closeOnce.Do(func() {
+		if err := l.Store.Close(); err != nil {
+			l.closeErr = fmt.Errorf("close store: %w", err)
+		}
+	})
+	return l.closeErr
+}

@@ -1,0 +1,148 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/httpapi"
+	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
+	"github.com/dispatcher-dev/dispatcher/pkg/settings"
+)
+
+// BuildInfo describes the binary (reported by GET /version and logged at
+// startup).
+type BuildInfo = httpapi.BuildInfo
+
+// Ports are the adapters the stages run on. A runtime fills them (NewLocal
+// from SQLite and the GitHub App client; the AWS runtime from SQS,
+// EventBridge and DynamoDB) and BuildStages wires them.
+type Ports struct {
+	Requests pipeline.Enqueuer      // the requests queue (ingress → planner)
+	Targets  pipeline.Enqueuer      // the targets queue (planner → dispatcher)
+	Replay   pipeline.ReplayGuard   // webhook delivery ids
+	Facts    pipeline.FactPublisher // facts and projections
+	Claims   pipeline.Claims        // dispatch idempotency records
+	Lineage  pipeline.Lineage       // chains of dispatched runs
+	Outcomes pipeline.Outcomes      // per-target outcomes (CREATE_ISSUES)
+	GitHub   pipeline.GitHub        // configs, dispatch, run search
+	Issues   pipeline.IssueCreator  // result issues (CREATE_ISSUES)
+}
+
+func (p Ports) check() error {
+	var missing []string
+	for name, ok := range map[string]bool{
+		"requests queue": p.Requests != nil, "targets queue": p.Targets != nil,
+		"replay guard": p.Replay != nil, "fact publisher": p.Facts != nil,
+		"claims": p.Claims != nil, "lineage": p.Lineage != nil, "GitHub": p.GitHub != nil,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("ports missing: %v", missing)
+	}
+	return nil
+}
+
+// Stages are the pipeline stages and the HTTP server built from Ports.
+type Stages struct {
+	Ingress    *pipeline.Ingress
+	Planner    *pipeline.Planner
+	Dispatcher *pipeline.Dispatcher
+	HTTP       *httpapi.Server
+}
+
+// StageOptions are the parts of BuildStages that are not settings.
+type StageOptions struct {
+	Build  BuildInfo
+	Now    func() time.Time // time.Now when nil
+	Logger *slog.Logger     // slog.Default() when nil
+	// ClaimLease is the dispatcher's claim lease
+	// (pipeline.DefaultClaimLease when 0).
+	ClaimLease time.Duration
+}
+
+// BuildStages wires the stages over p according to s. It is shared by
+// every runtime: it knows the ports, not their implementations. Every
+// stage gets o.Logger, so each line about a delivery carries its
+// correlation_id.
+func BuildStages(s *settings.Settings, p Ports, o StageOptions) (*Stages, error) {
+	if s == nil {
+		return nil, errors.New("build stages: settings are required")
+	}
+	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("build stages: %w", err)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if s.CreateIssues && (p.Issues == nil || p.Outcomes == nil) {
+		return nil, errors.New("build stages: CREATE_ISSUES needs an issue creator and an outcome store")
+	}
+	in, err := pipeline.NewIngress(pipeline.IngressConfig{
+		Secret: []byte(s.WebhookSecret.Value()), Requests: p.Requests, Replay: p.Replay, Facts: p.Facts,
+		Now: o.Now, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build stages: %w", err)
+	}
+	pc := pipeline.PlannerConfig{
+		Targets: p.Targets, Facts: p.Facts, Lineage: p.Lineage, GitHub: p.GitHub, Policy: s.Policy(),
+		Now: o.Now, Logger: log,
+	}
+	dc := pipeline.DispatcherConfig{
+		Claims: p.Claims, Lineage: p.Lineage, GitHub: p.GitHub, Facts: p.Facts,
+		ClaimLease: o.ClaimLease, Now: o.Now, Logger: log,
+	}
+	if s.CreateIssues {
+		pc.CreateIssues, pc.Issues, pc.Outcomes, pc.Claims = true, p.Issues, p.Outcomes, p.Claims
+		dc.Issues, dc.Outcomes = p.Issues, p.Outcomes
+	}
+	planner, err := pipeline.NewPlanner(pc)
+	if err != nil {
+		return nil, fmt.Errorf("build stages: %w", err)
+	}
+	dispatcher, err := pipeline.NewDispatcher(dc)
+	if err != nil {
+		return nil, fmt.Errorf("build stages: %w", err)
+	}
+	srv, err := httpapi.New(httpapi.Config{
+		Ingress: in, Build: o.Build, RateLimit: s.WebhookRateLimit,
+		TrustedProxies: []netip.Prefix(s.TrustedProxies), Now: o.Now, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build stages: %w", err)
+	}
+	return &Stages{Ingress: in, Planner: planner, Dispatcher: dispatcher, HTTP: srv}, nil
+}
+
+// ConfigError is a problem with the configuration found while building the
+// runtime (an unreadable or invalid private key, for example): the
+// operator must change a setting. Commands report it as a usage error.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// PrivateKey returns the GitHub App private key from
+// GITHUB_APP_PRIVATE_KEY or the file named by GITHUB_APP_PRIVATE_KEY_FILE.
+// Errors name the variable (and the path), never the key.
+func PrivateKey(s *settings.Settings) ([]byte, error) {
+	if s.GitHubAppPrivateKey.IsSet() {
+		return []byte(s.GitHubAppPrivateKey.Value()), nil
+	}
+	if s.GitHubAppPrivateKeyFile != "" {
+		b, err := os.ReadFile(s.GitHubAppPrivateKeyFile)
+		if err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
+		}
+		return b, nil
+	}
+	return nil, &ConfigError{Err: errors.New("GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) is not set")}
+}
