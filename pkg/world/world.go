@@ -51,6 +51,11 @@ type Repo struct {
 	Diagnostics []dispatching.Diagnostic
 	// Workflows are the files under .github/workflows, by base name.
 	Workflows map[string]*Workflow
+	// HasWorkflowsDir reports whether the repository has a
+	// .github/workflows folder. Without one the folder says nothing about
+	// the repository's workflows (it may simply not have been copied), so
+	// checks do not report them as missing.
+	HasWorkflowsDir bool
 }
 
 // FullName is "owner/name".
@@ -64,6 +69,9 @@ type Workflow struct {
 	Dispatchable bool
 	// Inputs are the declared workflow_dispatch inputs.
 	Inputs map[string]bool
+	// Required are the declared inputs with required: true and no
+	// default: a dispatch that does not send one of them fails.
+	Required map[string]bool
 	// Problem is set when the file could not be read as YAML.
 	Problem string
 }
@@ -228,13 +236,14 @@ func (r *Repo) readWorkflows() error {
 	if err != nil {
 		return fmt.Errorf("world folder: %w", err)
 	}
+	r.HasWorkflowsDir = true
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
 		if e.IsDir() || (ext != ".yml" && ext != ".yaml") {
 			continue
 		}
 		file := filepath.Join(dir, e.Name())
-		wf := &Workflow{File: file, Inputs: map[string]bool{}}
+		wf := &Workflow{File: file, Inputs: map[string]bool{}, Required: map[string]bool{}}
 		r.Workflows[e.Name()] = wf
 		data, err := readCapped(file, maxWorkflowSize)
 		if err != nil {
@@ -246,8 +255,9 @@ func (r *Repo) readWorkflows() error {
 	return nil
 }
 
-// parseWorkflow records whether the workflow declares workflow_dispatch and
-// which inputs. "on" may be a string, a list or a mapping.
+// parseWorkflow records whether the workflow declares workflow_dispatch,
+// which inputs, and which of them are required without a default. "on" may
+// be a string, a list or a mapping.
 func parseWorkflow(data []byte, wf *Workflow) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -271,8 +281,14 @@ func parseWorkflow(data []byte, wf *Workflow) {
 		wf.Dispatchable = true
 		if m, ok := d.(map[string]any); ok {
 			if inputs, ok := m["inputs"].(map[string]any); ok {
-				for k := range inputs {
+				for k, v := range inputs {
 					wf.Inputs[k] = true
+					if spec, ok := v.(map[string]any); ok {
+						_, hasDefault := spec["default"]
+						if req, _ := spec["required"].(bool); req && !hasDefault {
+							wf.Required[k] = true
+						}
+					}
 				}
 			}
 		}

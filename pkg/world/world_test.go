@@ -117,3 +117,59 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("oversized file = %+v, want invalid naming the limit", got)
 	}
 }
+
+// Required inputs are those with required: true and no default; the
+// workflows folder is recorded so checks can tell "absent" from "not copied".
+func TestWorkflowInputsRequired(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"acme/a/.github/workflows/cd.yml": `on:
+  workflow_dispatch:
+    inputs:
+      sha:
+        required: true
+      env:
+        required: true
+        default: staging
+      note:
+        required: false
+      plain:
+      quoted:
+        required: "true"
+`,
+		"acme/b/dispatching.yml":         "inbound: []\n",
+		"acme/c/.github/workflows/.keep": "",
+	})
+	w, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := w.Repo("acme/a").Workflows["cd.yml"]
+	if cd == nil {
+		t.Fatal("cd.yml not read")
+	}
+	for _, in := range []string{"sha", "env", "note", "plain", "quoted"} {
+		if !cd.Inputs[in] {
+			t.Errorf("input %s not declared", in)
+		}
+	}
+	tests := []struct {
+		input string
+		want  bool
+	}{
+		{"sha", true},
+		{"env", false},    // a default fills it in
+		{"note", false},   // required: false
+		{"plain", false},  // no spec at all
+		{"quoted", false}, // GitHub wants a boolean
+	}
+	for _, tt := range tests {
+		if got := cd.Required[tt.input]; got != tt.want {
+			t.Errorf("Required[%s] = %v, want %v", tt.input, got, tt.want)
+		}
+	}
+	for repo, want := range map[string]bool{"acme/a": true, "acme/b": false, "acme/c": true} {
+		if got := w.Repo(repo).HasWorkflowsDir; got != want {
+			t.Errorf("%s HasWorkflowsDir = %v, want %v", repo, got, want)
+		}
+	}
+}
