@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
+	"github.com/dispatcher-dev/dispatcher/pkg/world"
 )
 
 // stdinName names standard input in diagnostics.
@@ -23,6 +24,7 @@ type validateOptions struct {
 	format string
 	strict bool
 	repo   string
+	world  string
 }
 
 func newValidateCmd(s Streams) *cobra.Command {
@@ -43,12 +45,22 @@ Output formats: text (file:line:col: message [rule], the source line and a
 caret), json (an array of {file,line,column,severity,rule,message}), github
 (GitHub Actions annotations) and sarif (SARIF 2.1.0 for GitHub code scanning).
 
+With --world DIR (a folder of repositories, DIR/<owner>/<repo>/, as for
+simulate), validate also runs the cross-repository checks: outbound targets
+the target repository would not let in, inbound rules no source uses, target
+workflows that do not exist or lack on: workflow_dispatch, inputs the target
+workflow does not declare (or requires but is not sent), and dispatch
+cycles. Without a PATH every repository's dispatching.yml in DIR is checked
+too, each with its repository known (as --repo does).
+
 Exit status: 0 when no errors were found (warnings do not fail unless
 --strict), 1 when problems were found, 2 on a usage or input error (missing
 file, unreadable directory, no dispatching.yml in a directory).`,
 		Example: `  dispatcher validate
   dispatcher validate path/to/repo other/dispatching.yml
   dispatcher validate --repo acme/api --strict dispatching.yml
+  dispatcher validate --world ~/src/acme
+  dispatcher validate --world ~/src/acme ~/src/acme/api
   cat dispatching.yml | dispatcher validate -
   dispatcher validate --format github
   dispatcher validate --format sarif > dispatcher.sarif`,
@@ -61,6 +73,8 @@ file, unreadable directory, no dispatching.yml in a directory).`,
 	f.StringVar(&o.format, "format", diagFormatText, "output format: "+strings.Join(diagFormats, ", "))
 	f.BoolVar(&o.strict, "strict", false, "exit 1 on warnings too")
 	f.StringVar(&o.repo, "repo", "", "OWNER/NAME of the repository that holds the file, for the self-dispatch check (one PATH only)")
+	f.StringVar(&o.world, "world", "", "folder of repositories (DIR/<owner>/<repo>/) to run the cross-repository checks on")
+	_ = cmd.MarkFlagDirname("world")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(diagFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -72,6 +86,9 @@ type validateInput struct {
 	// shadowedBy is set for .github/dispatching.yml when the root file of the
 	// same directory exists: the service never reads it.
 	shadowedBy string
+	// repo is "owner/name" of the repository holding the file when known
+	// from the --world folder; it overrides --repo for Lint.
+	repo string
 }
 
 // validatedFile is a checked file: what the world checks (--world, added
@@ -93,21 +110,45 @@ func runValidate(s Streams, o *validateOptions) error {
 		if len(o.paths) > 1 {
 			return usageErrorf("--repo names the repository of one file; got %d paths", len(o.paths))
 		}
+		if o.world != "" {
+			return usageErrorf("--repo and --world cannot be combined: --world knows the repository of every file in its folder")
+		}
 	}
-	inputs, err := collectValidateInputs(s, o.paths)
+	var w *world.World
+	if o.world != "" {
+		var err error
+		if w, err = world.Load(o.world); err != nil {
+			return &UsageError{Err: fmt.Errorf("validate --world: %w", err)}
+		}
+	}
+	inputs, err := validateWorldInputs(s, w, o.paths)
 	if err != nil {
 		return err
 	}
 	files, diags := checkFiles(inputs, dispatching.LintOptions{Repo: o.repo})
-	// Cross-repository checks (--world DIR) belong here: a separate
-	// function that takes files and returns more diagnostics.
+	if w != nil {
+		diags = append(diags, w.Check()...)
+	}
 	diags = dispatching.SortDiagnostics(diags)
 
+	lines := map[string][]string{}
+	for _, f := range files {
+		if _, ok := lines[f.name]; !ok {
+			lines[f.name] = f.lines
+		}
+	}
 	src := func(file string, line int) (string, bool) {
-		for _, f := range files {
-			if f.name == file && line >= 1 && line <= len(f.lines) {
-				return f.lines[line-1], true
+		ls, ok := lines[file]
+		if !ok && w != nil {
+			// A world file that was not among the PATHs: read it for the
+			// source line of a cross-repository finding.
+			if data, err := validateReadFileLines(file); err == nil {
+				ls = data
 			}
+			lines[file] = ls
+		}
+		if line >= 1 && line <= len(ls) {
+			return ls[line-1], true
 		}
 		return "", false
 	}
@@ -123,7 +164,7 @@ func runValidate(s Streams, o *validateOptions) error {
 		}
 	}
 	if o.format == diagFormatText {
-		fmt.Fprintln(s.Err, validateSummary(errs, warns, len(files)))
+		fmt.Fprintln(s.Err, validateSummary(errs, warns, validateFileCount(files, w)))
 	}
 	if errs > 0 || (o.strict && warns > 0) {
 		return ErrProblems
@@ -147,7 +188,11 @@ func checkFiles(inputs []validateInput, opts dispatching.LintOptions) ([]*valida
 		diags = append(diags, ds...)
 		if cfg != nil {
 			f.config = cfg
-			diags = append(diags, dispatching.Lint(in.name, cfg, opts)...)
+			lo := opts
+			if in.repo != "" {
+				lo.Repo = in.repo
+			}
+			diags = append(diags, dispatching.Lint(in.name, cfg, lo)...)
 		}
 		if in.shadowedBy != "" {
 			diags = append(diags, dispatching.Diagnostic{File: in.name, Line: 1, Column: 1, Severity: dispatching.SeverityWarning, Rule: dispatching.RuleShadowedFile,
@@ -155,6 +200,55 @@ func checkFiles(inputs []validateInput, opts dispatching.LintOptions) ([]*valida
 		}
 	}
 	return files, diags
+}
+
+// validateWorldInputs resolves the files to check. Without a world it is
+// collectValidateInputs. With one and no PATH, every repository of the
+// folder that has a dispatching.yml is searched like a directory PATH; with
+// PATHs, those. Either way each file inside a repository of the folder is
+// tagged with that repository, for the self-dispatch check.
+func validateWorldInputs(s Streams, w *world.World, paths []string) ([]validateInput, error) {
+	if w == nil {
+		return collectValidateInputs(s, paths)
+	}
+	if len(paths) == 0 {
+		for _, r := range w.Repos() {
+			if r.ConfigFile != "" {
+				paths = append(paths, r.Dir)
+			}
+		}
+		if len(paths) == 0 {
+			return nil, nil // no dispatching.yml anywhere: only cross-repository checks
+		}
+	}
+	inputs, err := collectValidateInputs(s, paths)
+	if err != nil {
+		return nil, err
+	}
+	repoOf := map[string]string{} // absolute repository folder -> owner/name
+	for _, r := range w.Repos() {
+		if abs, err := filepath.Abs(r.Dir); err == nil {
+			repoOf[abs] = r.FullName()
+		}
+	}
+	for i := range inputs {
+		if inputs[i].name == stdinName {
+			continue
+		}
+		abs, err := filepath.Abs(inputs[i].name)
+		if err != nil {
+			continue
+		}
+		dir := filepath.Dir(abs)
+		if filepath.Base(dir) == ".github" {
+			if full, ok := repoOf[filepath.Dir(dir)]; ok {
+				inputs[i].repo = full
+				continue
+			}
+		}
+		inputs[i].repo = repoOf[dir]
+	}
+	return inputs, nil
 }
 
 // collectValidateInputs resolves PATH arguments into files, in argument
@@ -261,6 +355,34 @@ func validateFSCause(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// validateFileCount counts the files checked: the PATHs' files plus, with
+// --world, every dispatching.yml of the folder (the cross-repository checks
+// read them all).
+func validateFileCount(files []*validatedFile, w *world.World) int {
+	seen := map[string]bool{}
+	for _, f := range files {
+		seen[f.name] = true
+	}
+	if w != nil {
+		for _, r := range w.Repos() {
+			if r.ConfigFile != "" {
+				seen[r.ConfigFile] = true
+			}
+		}
+	}
+	return len(seen)
+}
+
+// validateReadFileLines reads a file of at most dispatching.MaxFileSize
+// bytes as lines.
+func validateReadFileLines(name string) ([]string, error) {
+	in, err := validateReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return validateSplitLines(in.data), nil
 }
 
 func validateSplitLines(data []byte) []string {

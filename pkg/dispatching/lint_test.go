@@ -128,7 +128,7 @@ func TestRulesCatalog(t *testing.T) {
 		}
 		seen[r.ID] = true
 	}
-	if len(seen) != 24 {
-		t.Errorf("%d rules, want 24", len(seen))
+	if len(seen) != 31 {
+		t.Errorf("%d rules, want 31", len(seen))
 	}
 }

@@ -38,6 +38,16 @@ const (
 	// look files up (dispatcher validate).
 	RuleEmptyFile    = "empty-file"
 	RuleShadowedFile = "shadowed-file"
+
+	// Warnings from the cross-repository checks of dispatcher validate
+	// --world, which read every repository of a folder.
+	RuleUnauthorizedTarget    = "unauthorized-target"
+	RuleUnusedInboundRule     = "unused-inbound-rule"
+	RuleUnknownTargetWorkflow = "unknown-target-workflow"
+	RuleTargetNotDispatchable = "target-not-dispatchable"
+	RuleUndeclaredInput       = "undeclared-input"
+	RuleMissingRequiredInput  = "missing-required-input"
+	RuleDispatchCycle         = "dispatch-cycle"
 )
 
 // RuleInfo describes one rule id for documentation and SARIF output.
@@ -73,6 +83,13 @@ var rules = []RuleInfo{
 	{RuleDuplicateInboundWorkflow, SeverityWarning, "An inbound rule lists the same target workflow twice; only the first entry is ever used."},
 	{RuleEmptyFile, SeverityWarning, "The file is empty; the service treats it as missing, and an empty root file hides .github/dispatching.yml."},
 	{RuleShadowedFile, SeverityWarning, ".github/dispatching.yml exists next to a root dispatching.yml; the service only reads the root file."},
+	{RuleUnauthorizedTarget, SeverityWarning, "With --world: the target repository's dispatching.yml would not let this outbound target in (missing_target_config, invalid_target_config, inbound_not_authorized or inputs_not_accepted)."},
+	{RuleUnusedInboundRule, SeverityWarning, "With --world: no outbound rule of the inbound rule's source repository dispatches the workflows it opens."},
+	{RuleUnknownTargetWorkflow, SeverityWarning, "With --world: the target workflow file is not in the target repository's .github/workflows folder."},
+	{RuleTargetNotDispatchable, SeverityWarning, "With --world: the target workflow does not declare on: workflow_dispatch (or cannot be read), so GitHub rejects the dispatch."},
+	{RuleUndeclaredInput, SeverityWarning, "With --world: an input is sent that the target workflow does not declare under on.workflow_dispatch.inputs; GitHub rejects the dispatch."},
+	{RuleMissingRequiredInput, SeverityWarning, "With --world: the target workflow requires an input (required: true, no default) that the outbound target does not send."},
+	{RuleDispatchCycle, SeverityWarning, "With --world: authorised dispatches form a loop; the service stops it with dispatch_cycle. Reported once per cycle, at the outbound target that closes it."},
 }
 
 // Rules returns every rule id with its severity and summary, sorted by id.
