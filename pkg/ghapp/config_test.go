@@ -62,7 +62,9 @@ func TestConfigLookup(t *testing.T) {
 				}
 			}},
 		{name: "one 500 is retried", repo: "acme/deploy", status: plan.ConfigFound, path: "acme/deploy/.github/dispatching.yml",
-			prepare: func(gh *ghfake.Server) { gh.Fail("GET /repos/acme/deploy/contents/.github/dispatching.yml", ghfake.Status(500)) }},
+			prepare: func(gh *ghfake.Server) {
+				gh.Fail("GET /repos/acme/deploy/contents/.github/dispatching.yml", ghfake.Status(500))
+			}},
 		{name: "another installation", repo: "other/web", status: plan.ConfigFound, path: "other/web/dispatching.yml"},
 		{name: "app not installed", repo: "stranger/repo", status: plan.ConfigUnreadable, path: "stranger/repo/dispatching.yml", problem: "not installed on stranger/repo"},
 		{name: "bad repository name", repo: "acme/../x", status: plan.ConfigUnreadable, problem: "not an owner/name"},

@@ -60,8 +60,18 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 		if withDetails {
 			body.ReturnRunDetails = github.Ptr(true)
 		}
-		var details *github.WorkflowDispatchRunDetails
-		n, err := c.run(ctx, call{op: op, mutating: true, inst: inst, send: func(ctx context.Context, in *installation) (*github.Response, error) {
+		var (
+			details *github.WorkflowDispatchRunDetails
+			found   *pipeline.DispatchResult
+		)
+		applied := func(ctx context.Context) bool {
+			res, ok := c.resolveAmbiguous(ctx, inst, owner, name, req, started)
+			if ok {
+				found = &res
+			}
+			return ok
+		}
+		n, err := c.run(ctx, call{op: op, mutating: true, inst: inst, applied: applied, send: func(ctx context.Context, in *installation) (*github.Response, error) {
 			u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/dispatches", url.PathEscape(owner), url.PathEscape(name), url.PathEscape(req.Workflow))
 			hr, err := in.gh.NewRequest(ctx, http.MethodPost, u, body)
 			if err != nil {
@@ -71,6 +81,10 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 			return in.gh.Do(hr, &details)
 		}})
 		total += n
+		if err == nil && found != nil {
+			found.Attempts = total
+			return *found, nil
+		}
 		if err == nil {
 			return pipeline.DispatchResult{
 				Attempts: total,

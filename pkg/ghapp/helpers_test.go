@@ -2,6 +2,8 @@ package ghapp_test
 
 import (
 	"context"
+	crand "crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"net/http"
 	"sync"
@@ -87,7 +89,7 @@ type env struct {
 // setup starts a fake with acme/api (source, root dispatching.yml),
 // acme/deploy (target, .github/dispatching.yml, cd.yml) in installation
 // 11 and other/web (target, cd.yml) in installation 22.
-func setup(t *testing.T, fakeOpts []ghfake.Option, opts ...ghapp.Option) env {
+func setup(t testing.TB, fakeOpts []ghfake.Option, opts ...ghapp.Option) env {
 	t.Helper()
 	clock := newClock()
 	gh := ghfake.New(append([]ghfake.Option{ghfake.WithT(t), ghfake.WithClock(clock.Now)}, fakeOpts...)...)
@@ -166,4 +168,13 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+func mustKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(crand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

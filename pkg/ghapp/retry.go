@@ -88,6 +88,10 @@ type call struct {
 	inst *installation
 	// send makes one request. ctx carries the write tracker.
 	send func(ctx context.Context, inst *installation) (*github.Response, error)
+	// applied, when set, is asked before a mutating request is retried
+	// after a 5xx (a gateway error may hide a request that was applied);
+	// true ends the call as a success.
+	applied func(ctx context.Context) bool
 }
 
 type wroteKey struct{}
@@ -128,6 +132,9 @@ func (c *Client) run(ctx context.Context, cl call) (int, error) {
 		}
 		if !last.retry || retries >= c.opts.maxRetries {
 			return attempts, last.toError(cl.op, attempts)
+		}
+		if cl.mutating && cl.applied != nil && last.status >= 500 && cl.applied(ctx) {
+			return attempts, nil
 		}
 		retries++
 		wait := last.wait

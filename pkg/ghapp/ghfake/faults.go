@@ -131,3 +131,10 @@ func (s *Server) takeFault(req string) *Fault {
 	}
 	return nil
 }
+
+// ClearFaults drops every queued fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
