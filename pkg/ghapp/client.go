@@ -350,7 +350,7 @@ func (c *Client) installationFor(ctx context.Context, repository string, fallbac
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {
-			e.Err = errors.Join(ErrNoInstallation, ErrNotFound)
+			e.Err = ErrNoInstallation // Is(ErrNotFound) holds through the 404 status
 			e.Message = "the GitHub App is not installed on " + repository + " (or the repository does not exist)"
 			return nil, e
 		}

@@ -85,9 +85,9 @@ func (e *Error) Error() string {
 	default:
 		b.WriteString("failed")
 	}
-	if e.Status != 0 && e.Err != nil && !isSentinel(e.Err) {
-		fmt.Fprintf(&b, " (%v)", e.Err)
-	} else if e.Status != 0 && e.Err != nil && e.Message == "" {
+	// With a status the cause adds nothing unless it is more than one of
+	// the sentinels (those are already implied by the status).
+	if e.Status != 0 && e.Err != nil && !onlySentinels(e.Err) {
 		fmt.Fprintf(&b, " (%v)", e.Err)
 	}
 	if e.RetryAfter > 0 {
@@ -101,7 +101,17 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-func isSentinel(err error) bool {
+// onlySentinels reports whether err is one of the package's sentinels or
+// a join of them.
+func onlySentinels(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && err.Error() == joinedText(j.Unwrap()) {
+		for _, e := range j.Unwrap() {
+			if !onlySentinels(e) {
+				return false
+			}
+		}
+		return true
+	}
 	for _, s := range []error{ErrNotFound, ErrNoInstallation, ErrRateLimited, ErrAmbiguous, ErrBadPrivateKey} {
 		if err == s {
 			return true
@@ -146,4 +156,23 @@ func IsAmbiguous(err error) bool {
 func IsTransient(err error) bool {
 	var a interface{ Transient() bool }
 	return errors.As(err, &a) && a.Transient()
+}
+
+func joinedText(errs []error) string {
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, ": ")
+}
+
+// joinErr wraps both errors on one line ("a: b"); either may be nil.
+func joinErr(a, b error) error {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return fmt.Errorf("%w: %w", a, b)
 }

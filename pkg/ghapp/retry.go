@@ -151,7 +151,7 @@ func (c *Client) run(ctx context.Context, cl call) (int, error) {
 		}
 		if err := c.clock.Sleep(ctx, wait); err != nil {
 			e := last.toError(cl.op, attempts)
-			e.Err = errors.Join(e.Err, err)
+			e.Err = joinErr(e.Err, err)
 			return attempts, e
 		}
 	}
@@ -214,7 +214,7 @@ func (a attempt) toError(op string, attempts int) *Error {
 		if e.Err == nil {
 			e.Err = ErrRateLimited
 		} else {
-			e.Err = errors.Join(ErrRateLimited, e.Err)
+			e.Err = joinErr(ErrRateLimited, e.Err)
 		}
 	}
 	return e
@@ -240,7 +240,7 @@ func classify(ctx context.Context, resp *github.Response, err error, sentMutatio
 		return attempt{kind: k, err: ctx.Err()}
 	}
 	if sentMutation {
-		return attempt{kind: KindAmbiguous, err: errors.Join(ErrAmbiguous, err)}
+		return attempt{kind: KindAmbiguous, err: joinErr(ErrAmbiguous, err)}
 	}
 	return attempt{kind: KindTransient, retry: true, err: err}
 }
