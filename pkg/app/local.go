@@ -66,8 +66,8 @@ func WithGitHubOptions(opts ...ghapp.Option) Option {
 // tests (a Claims whose Complete fails, an Enqueuer that crashes).
 func WithPorts(f func(*Ports)) Option { return func(o *options) { o.wrapPorts = f } }
 
-// WithClaimLease sets the dispatcher's claim lease
-// (pipeline.DefaultClaimLease by default).
+// WithClaimLease sets the dispatcher's claim lease (by default twice
+// QUEUE_VISIBILITY_TIMEOUT; see ServeClaimLease).
 func WithClaimLease(d time.Duration) Option { return func(o *options) { o.claimLease = d } }
 
 // WithCleanupInterval sets how often Store.Cleanup runs
@@ -97,6 +97,22 @@ func WithWorkerTimings(pollMin, pollMax, drain time.Duration, retryDelay func(pi
 // MaxReceives and ReplayWindow always come from WithClock and the
 // settings.
 func WithStoreOptions(so local.Options) Option { return func(o *options) { o.store = so } }
+
+// ServeClaimLease is the claim lease of the embedded runtime: twice the
+// visibility timeout. The workers bound every handler call by the
+// visibility timeout (its context ends then, and the GitHub client gives up
+// rather than wait past it), so an attempt that took a claim has certainly
+// ended when the lease is over; the second half is the margin for GitHub to
+// list a run dispatched at the last moment. With the default 30s the lease
+// is a minute instead of pipeline.DefaultClaimLease (5 minutes), so a work
+// item whose process died between claim and POST is dispatched about a
+// minute after the restart.
+func ServeClaimLease(visibility time.Duration) time.Duration {
+	if visibility <= 0 {
+		return pipeline.DefaultClaimLease
+	}
+	return 2 * visibility
+}
 
 // Local is dispatcher on one machine: the SQLite store, the GitHub App
 // client, the stages, the HTTP server and the two queue workers.
@@ -177,7 +193,11 @@ func NewLocal(ctx context.Context, s *settings.Settings, info BuildInfo, logger 
 	if o.wrapPorts != nil {
 		o.wrapPorts(&ports)
 	}
-	stages, err := BuildStages(s, ports, StageOptions{Build: info, Now: o.now, Logger: logger, ClaimLease: o.claimLease})
+	lease := o.claimLease
+	if lease <= 0 {
+		lease = ServeClaimLease(s.QueueVisibilityTimeout)
+	}
+	stages, err := BuildStages(s, ports, StageOptions{Build: info, Now: o.now, Logger: logger, ClaimLease: lease})
 	if err != nil {
 		store.Close()
 		return nil, err

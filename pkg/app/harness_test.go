@@ -1,0 +1,358 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/app"
+	"github.com/dispatcher-dev/dispatcher/pkg/facts"
+	"github.com/dispatcher-dev/dispatcher/pkg/ghapp"
+	"github.com/dispatcher-dev/dispatcher/pkg/ghapp/ghfake"
+	"github.com/dispatcher-dev/dispatcher/pkg/local"
+	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
+	"github.com/dispatcher-dev/dispatcher/pkg/settings"
+)
+
+const (
+	secret       = "it's a secret to everybody"
+	installation = 1234
+	dispatchPath = "POST /repos/*/*/actions/workflows/*/dispatches"
+)
+
+var repoRoot = filepath.Join("..", "..")
+
+// newWorld starts a fake GitHub holding the repositories of
+// examples/world (files, workflows, default branch from repo.yml), plus
+// acme/billing (a repository without dispatching.yml), all in one
+// installation of the App.
+func newWorld(t *testing.T, opts ...ghfake.Option) *ghfake.Server {
+	t.Helper()
+	fake := ghfake.New(append([]ghfake.Option{ghfake.WithT(t)}, opts...)...)
+	t.Cleanup(fake.Close)
+	root := filepath.Join(repoRoot, "examples", "world")
+	owners, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range owners {
+		if !o.IsDir() {
+			continue
+		}
+		repos, err := os.ReadDir(filepath.Join(root, o.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range repos {
+			if !r.IsDir() {
+				continue
+			}
+			dir := filepath.Join(root, o.Name(), r.Name())
+			repo := ghfake.Repo{FullName: o.Name() + "/" + r.Name(), Files: map[string]string{}}
+			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(dir, p)
+				rel = filepath.ToSlash(rel)
+				if rel == "repo.yml" {
+					for _, line := range strings.Split(string(b), "\n") {
+						if v, ok := strings.CutPrefix(line, "default_branch:"); ok {
+							repo.DefaultBranch = strings.TrimSpace(v)
+						}
+					}
+					return nil
+				}
+				repo.Files[rel] = string(b)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fake.AddRepo(repo)
+			names = append(names, repo.FullName)
+		}
+	}
+	fake.AddRepo(ghfake.Repo{FullName: "acme/billing", Files: map[string]string{".github/workflows/cd.yml": "on: workflow_dispatch\n"}})
+	names = append(names, "acme/billing")
+	fake.AddInstallation(installation, names...)
+	return fake
+}
+
+// env is the environment of a serve process talking to fake, with its
+// store at db.
+func env(fake *ghfake.Server, db string, extra map[string]string) map[string]string {
+	e := map[string]string{
+		"GITHUB_WEBHOOK_SECRET":        secret,
+		"GITHUB_APP_ID":                fmt.Sprint(fake.AppID()),
+		"GITHUB_APP_PRIVATE_KEY":       string(fake.PrivateKeyPEM()),
+		"GITHUB_API_URL":               fake.URL(),
+		"DISPATCHER_DB":                db,
+		"LOG_LEVEL":                    "debug",
+		"WEBHOOK_RATE_LIMIT":           "0",
+		"DISPATCH_RETRY_BASE_DELAY_MS": "1",
+		"QUEUE_VISIBILITY_TIMEOUT":     "5s",
+	}
+	for k, v := range extra {
+		e[k] = v
+	}
+	return e
+}
+
+func loadSettings(t *testing.T, e map[string]string) *settings.Settings {
+	t.Helper()
+	st, err := settings.Load(func(k string) (string, bool) { v, ok := e[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines decodes the JSON log lines.
+func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// instantSleep makes the GitHub client's backoff waits return at once
+// (the waits themselves are tested in pkg/ghapp).
+type instantSleep struct{}
+
+func (instantSleep) Now() time.Time                                   { return time.Now() }
+func (instantSleep) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// fastOptions are the test timings: quick polling, short drain, immediate
+// retries and no GitHub backoff sleeps.
+func fastOptions() []app.Option {
+	return []app.Option{
+		app.WithWorkerTimings(time.Millisecond, 10*time.Millisecond, 2*time.Second,
+			func(pipeline.Message, error) time.Duration { return 0 }),
+		app.WithGitHubOptions(ghapp.WithClock(instantSleep{})),
+		app.WithShutdownTimeout(5 * time.Second),
+	}
+}
+
+// server is one running serve app.
+type server struct {
+	t    *testing.T
+	URL  string
+	App  *app.Local
+	Logs *syncBuffer
+	stop context.CancelFunc
+	done chan error
+}
+
+// start runs app.NewLocal + Run on 127.0.0.1:0, as dispatcher serve does.
+func start(t *testing.T, st *settings.Settings, opts ...app.Option) *server {
+	t.Helper()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: st.SlogLevel()}))
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := app.NewLocal(ctx, st, app.BuildInfo{Version: "v1.2.3-test", Commit: "abc", Date: "2026-01-01"}, log,
+		append(fastOptions(), opts...)...)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.Close()
+		cancel()
+		t.Fatal(err)
+	}
+	s := &server{t: t, URL: "http://" + ln.Addr().String(), App: l, Logs: logs, stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- l.Run(ctx, ln) }()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// Stop cancels the app's context and waits for Run to return.
+func (s *server) Stop() {
+	s.t.Helper()
+	s.stop()
+	if err := <-s.done; err != nil {
+		s.t.Errorf("Run: %v", err)
+	}
+	s.done <- nil // later Stops return at once
+}
+
+// send posts a signed webhook and returns the status and body.
+func send(t *testing.T, url, event, delivery string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/webhooks/github", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	req.Header.Set("X-Hub-Signature-256", pipeline.Sign([]byte(secret), body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// waitFor polls cond until it holds. The deadline only stops a broken test
+// from hanging; nothing asserts how long the work took.
+func waitFor(t *testing.T, what string, cond func() bool, diag func() string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			msg := ""
+			if diag != nil {
+				msg = diag()
+			}
+			t.Fatalf("gave up waiting for %s\n%s", what, msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// settled reports whether both queues have no message left except dead
+// letters.
+func settled(t *testing.T, store *local.Store) bool {
+	t.Helper()
+	for _, q := range []string{app.RequestsQueue, app.TargetsQueue} {
+		st, err := store.Queue(q).Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Visible+st.NotVisible > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func dlq(t *testing.T, store *local.Store, queue string) []local.Message {
+	t.Helper()
+	ms, err := store.Queue(queue).ListDLQ(context.Background(), local.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+func summary(t *testing.T, store *local.Store) facts.Counts {
+	t.Helper()
+	s, err := store.Summary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Counts
+}
+
+// openStore opens a store file for reading after an app stopped.
+func openStore(t *testing.T, path string) *local.Store {
+	t.Helper()
+	s, err := local.Open(context.Background(), path, local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// samplePayload is examples/webhook/workflow_run.json (acme/api ci.yml,
+// run 4242), optionally with another run id.
+func samplePayload(t *testing.T, runID int64) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "examples", "webhook", "workflow_run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runID == 0 {
+		return b
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["workflow_run"].(map[string]any)["id"] = runID
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// dispatchKey names a dispatch for counting: target, workflow and the
+// source run (carried in the sha input of deploy, or the order of docs).
+type dispatchKey struct{ Repo, Workflow, Ref, Sha string }
+
+func countDispatches(fake *ghfake.Server) map[string]int {
+	out := map[string]int{}
+	for _, d := range fake.Dispatches() {
+		out[d.Repository+" "+d.Workflow]++
+	}
+	return out
+}
+
+func dumpState(t *testing.T, fake *ghfake.Server, store *local.Store, logs *syncBuffer) func() string {
+	return func() string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "dispatches: %v\n", countDispatches(fake))
+		for _, q := range []string{app.RequestsQueue, app.TargetsQueue} {
+			st, _ := store.Queue(q).Stats(context.Background())
+			fmt.Fprintf(&b, "queue %s: %+v\n", q, st)
+			for _, m := range dlq(t, store, q) {
+				fmt.Fprintf(&b, "  dead: %s %s\n", m.DeliveryID, m.LastError)
+			}
+		}
+		if logs != nil {
+			fmt.Fprintf(&b, "logs:\n%s", logs.String())
+		}
+		return b.String()
+	}
+}
