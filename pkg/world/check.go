@@ -278,6 +278,12 @@ func (c *checker) inbound(r *Repo) {
 				}
 			}
 		}
+		if strings.Contains(rule.Source.Repository, "/") && rule.Source.Repository != src.FullName() {
+			inner := why
+			why = func(workflows string) string {
+				return inner(workflows) + fmt.Sprintf(" (source.repository is compared case-sensitively; the repository is %s)", src.FullName())
+			}
+		}
 		if !slices.Contains(used, true) {
 			var names []string
 			for _, t := range rule.Targets {

@@ -169,7 +169,7 @@ func TestCheckAuthorization(t *testing.T) {
 			},
 			want: []checkWant{
 				{"acme/a/dispatching.yml:5:9", dispatching.RuleUnauthorizedTarget, "(inbound_not_authorized)"},
-				{"acme/b/dispatching.yml:2:5", dispatching.RuleUnusedInboundRule, "inbound rule 1 lets ACME/a ci.yml dispatch cd.yml"},
+				{"acme/b/dispatching.yml:2:5", dispatching.RuleUnusedInboundRule, "(source.repository is compared case-sensitively; the repository is acme/a)"},
 			},
 		},
 		{
