@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/plan"
+
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 )
 
@@ -226,7 +228,7 @@ func (in *Ingress) accept(ctx context.Context, d WebhookDelivery, log *slog.Logg
 	fact := facts.New(facts.TypeRequestAccepted, now, facts.Data{
 		DeliveryID:     d.ID,
 		SourceRepo:     fields.repo,
-		SourceWorkflow: workflowBase(fields.path),
+		SourceWorkflow: plan.WorkflowBasename(fields.path),
 		SourceRunID:    fields.runID,
 		RunAttempt:     fields.attempt,
 	})

@@ -105,7 +105,7 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 	base := facts.Data{
 		DeliveryID:     req.DeliveryID,
 		SourceRepo:     repo,
-		SourceWorkflow: workflowBase(ev.Run.Path),
+		SourceWorkflow: plan.WorkflowBasename(ev.Run.Path),
 		SourceRunID:    ev.Run.ID,
 		RunAttempt:     ev.Run.RunAttempt,
 	}
@@ -133,7 +133,7 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 		Chain:   stored,
 	})
 	if pl.Source.Repository == "" {
-		pl.Source = sourceOf(ev)
+		pl.Source = plan.SourceOf(ev)
 	}
 	chain := stored
 	if len(chain) == 0 {
@@ -246,21 +246,4 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 func deniedOutcome(i int, t plan.Target) Outcome {
 	return Outcome{Index: i, Repository: t.Repository, Workflow: t.Workflow,
 		Status: OutcomeDenied, Reason: t.Reason, Detail: t.Detail}
-}
-
-// sourceOf describes the source run of ev (used when Build did not fill
-// Plan.Source).
-func sourceOf(ev plan.Event) plan.Source {
-	s := plan.Source{
-		Repository: ev.Repository.FullName(),
-		Workflow:   workflowBase(ev.Run.Path),
-		RunID:      ev.Run.ID,
-		RunAttempt: ev.Run.RunAttempt,
-		HeadSHA:    ev.Run.HeadSHA,
-		Conclusion: ev.Run.Conclusion,
-	}
-	if ev.Run.HeadBranch != nil {
-		s.HeadBranch = *ev.Run.HeadBranch
-	}
-	return s
 }

@@ -2,21 +2,11 @@ package pipeline
 
 import (
 	"log/slog"
-	"path"
 	"time"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 )
-
-// workflowBase is the base name of a workflow path
-// (".github/workflows/ci.yml" → "ci.yml"); "" stays "".
-func workflowBase(p string) string {
-	if p == "" {
-		return ""
-	}
-	return path.Base(p)
-}
 
 func orNow(now func() time.Time) func() time.Time {
 	if now == nil {

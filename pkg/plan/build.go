@@ -30,7 +30,7 @@ import (
 func Build(ctx context.Context, in Input) Plan {
 	ev := in.Event
 	pol := in.Policy
-	p := Plan{Source: sourceOf(ev), Targets: []Target{}}
+	p := Plan{Source: SourceOf(ev), Targets: []Target{}}
 
 	if reason, detail := checkSource(ev, pol); reason != "" {
 		p.Reason, p.Detail = reason, detail
@@ -308,7 +308,8 @@ func checkSource(ev Event, pol Policy) (string, string) {
 	return "", ""
 }
 
-func sourceOf(ev Event) Source {
+// SourceOf describes the source run of ev as a Plan does.
+func SourceOf(ev Event) Source {
 	s := Source{
 		Repository: ev.Repository.FullName(),
 		Workflow:   WorkflowBasename(ev.Run.Path),
@@ -353,7 +354,7 @@ func rawInputs(in []dispatching.Input) map[string]string {
 func inputsSize(in map[string]string) int {
 	n := 0
 	for k, v := range in {
-		n += UTF16Len(k) + UTF16Len(v)
+		n += dispatching.UTF16Len(k) + dispatching.UTF16Len(v)
 	}
 	return n
 }

@@ -3,34 +3,10 @@ package plan
 import (
 	"context"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
-	"pgregory.net/rapid"
 )
-
-// The engine's token scanner and the parser's (used by lint) must agree, so
-// that validate and the planner read a value the same way.
-func TestFindTokensAgreesWithDispatching(t *testing.T) {
-	alphabet := []string{"{", "}", "{{", "}}", " ", "\t", "\u00a0", "source.sha", "a", "-", ".", "_", "|", "$", "é", "\u2028"}
-	rapid.Check(t, func(t *rapid.T) {
-		parts := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 12).Draw(t, "parts")
-		v := strings.Join(parts, "")
-		ours, theirs := FindTokens(v), dispatching.TemplateTokens(v)
-		if len(ours) != len(theirs) {
-			t.Fatalf("%q: %d tokens here, %d in pkg/dispatching", v, len(ours), len(theirs))
-		}
-		for i := range ours {
-			if ours[i].Name != theirs[i].Name || ours[i].Start != theirs[i].Start || ours[i].End != theirs[i].End {
-				t.Fatalf("%q: token %d is %+v here, %+v in pkg/dispatching", v, i, ours[i], theirs[i])
-			}
-		}
-	})
-	if !slices.Equal(TemplateVariableNames(), dispatching.TemplateVariables) {
-		t.Errorf("variables differ: %q vs %q", TemplateVariableNames(), dispatching.TemplateVariables)
-	}
-}
 
 // With configs from the real parser, details carry the file's line numbers.
 func TestBuildWithParsedConfigs(t *testing.T) {

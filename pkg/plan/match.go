@@ -10,17 +10,7 @@ import (
 // name: it splits on "/", drops empty segments and keeps the last one
 // (".github/workflows/ci.yml" and "ci.yml" both give "ci.yml"; "a/b/" gives
 // "b"). When no segment remains ("" or "/") the input is returned as is.
-func WorkflowBasename(p string) string {
-	end := len(p)
-	for end > 0 && p[end-1] == '/' {
-		end--
-	}
-	if end == 0 {
-		return p
-	}
-	start := strings.LastIndexByte(p[:end], '/') + 1
-	return p[start:end]
-}
+func WorkflowBasename(p string) string { return dispatching.WorkflowBase(p) }
 
 // SplitTargetRepository resolves an outbound target's repository against the
 // source owner. The value is split on "/" with empty parts dropped: exactly

@@ -2,10 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 )
@@ -14,21 +13,10 @@ import (
 // substitution, in UTF-16 code units (the unit the original measured in).
 const MaxInputValueLength = 1024
 
-// TemplateVariableNames are the six variables an outbound input value may
-// reference as {{ name }}, in the order error messages list them.
-var templateVariableNames = [...]string{
-	"source.sha",
-	"source.head_branch",
-	"source.run_id",
-	"source.run_url",
-	"source.repo",
-	"source.workflow",
-}
-
 // TemplateVariableNames returns the names of the template variables, in
-// documentation order.
+// documentation order (dispatching.TemplateVariables).
 func TemplateVariableNames() []string {
-	return append([]string(nil), templateVariableNames[:]...)
+	return slices.Clone(dispatching.TemplateVariables)
 }
 
 // TemplateVars are the values of the template variables for one event.
@@ -67,80 +55,6 @@ type TemplateError struct {
 
 func (e *TemplateError) Error() string { return e.Msg }
 
-// Token is one {{ name }} occurrence in a value: [Start, End) is its byte
-// range and Name the variable name inside it.
-type Token struct {
-	Start, End int
-	Name       string
-}
-
-// FindTokens returns the template tokens of value, left to right. A token
-// is "{{", optional whitespace, a name of [A-Za-z0-9_.]+, optional
-// whitespace, "}}". Text that does not fit the grammar (e.g. "{{ a-b }}" or
-// "{{ x | upper }}") is literal text, not an error. Whitespace is the
-// ECMAScript \s set (tab, newline, space, NBSP, the Unicode spaces), as in
-// the original.
-func FindTokens(value string) []Token {
-	var out []Token
-	for i := 0; i+1 < len(value); {
-		if value[i] != '{' || value[i+1] != '{' {
-			i++
-			continue
-		}
-		if tok, ok := tokenAt(value, i); ok {
-			out = append(out, tok)
-			i = tok.End
-			continue
-		}
-		i++
-	}
-	return out
-}
-
-// tokenAt tries to read a token starting at value[i:] ("{{" already seen).
-func tokenAt(value string, i int) (Token, bool) {
-	j := skipSpace(value, i+2)
-	start := j
-	for j < len(value) && isNameByte(value[j]) {
-		j++
-	}
-	if j == start {
-		return Token{}, false
-	}
-	name := value[start:j]
-	j = skipSpace(value, j)
-	if j+1 < len(value) && value[j] == '}' && value[j+1] == '}' {
-		return Token{Start: i, End: j + 2, Name: name}, true
-	}
-	return Token{}, false
-}
-
-func isNameByte(b byte) bool {
-	return b == '_' || b == '.' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
-}
-
-func skipSpace(s string, i int) int {
-	for i < len(s) {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if !isJSSpace(r) {
-			break
-		}
-		i += size
-	}
-	return i
-}
-
-// isJSSpace is the ECMAScript WhiteSpace and LineTerminator sets (what a
-// JavaScript regexp's \s matches).
-func isJSSpace(r rune) bool {
-	switch r {
-	case '\t', '\n', '\v', '\f', '\r', ' ', '\u00a0', '\u1680', '\u2028', '\u2029',
-		'\u202f', '\u205f', '\u3000', '\ufeff':
-		return true
-	}
-	return r >= '\u2000' && r <= '\u200a'
-}
-
 // ResolveInputs resolves the template tokens of every input value, in order,
 // and sanitises the results. The first failure aborts (no partial result)
 // and is a *TemplateError whose message names the input key and, where one
@@ -171,12 +85,12 @@ func ResolveInputs(inputs []dispatching.Input, vars TemplateVars) (map[string]st
 
 // ResolveValue resolves one input value (key is used in messages only).
 func ResolveValue(key, value string, vars TemplateVars) (string, *TemplateError) {
-	toks := FindTokens(value)
+	toks := dispatching.TemplateTokens(value)
 	for _, t := range toks {
-		if _, ok := vars[t.Name]; !ok || !knownVariable(t.Name) {
+		if _, ok := vars[t.Name]; !ok || !dispatching.IsTemplateVariable(t.Name) {
 			return "", &TemplateError{Key: key, Variable: t.Name, Msg: fmt.Sprintf(
 				"input %q: unknown template variable %q; supported variables: %s",
-				key, t.Name, strings.Join(templateVariableNames[:], ", "))}
+				key, t.Name, strings.Join(dispatching.TemplateVariables, ", "))}
 		}
 	}
 	var b strings.Builder
@@ -194,7 +108,7 @@ func ResolveValue(key, value string, vars TemplateVars) (string, *TemplateError)
 	}
 	b.WriteString(value[last:])
 	resolved := b.String()
-	if n := UTF16Len(resolved); n > MaxInputValueLength {
+	if n := dispatching.UTF16Len(resolved); n > MaxInputValueLength {
 		return "", &TemplateError{Key: key, Msg: fmt.Sprintf(
 			"input %q: value is %d characters long, over the maximum length of %d", key, n, MaxInputValueLength)}
 	}
@@ -206,27 +120,4 @@ func ResolveValue(key, value string, vars TemplateVars) (string, *TemplateError)
 		}
 	}
 	return resolved, nil
-}
-
-func knownVariable(name string) bool {
-	for _, n := range templateVariableNames {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
-// UTF16Len is the length of s in UTF-16 code units (JavaScript's
-// String.length), the unit of the input value limit.
-func UTF16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		if utf16.RuneLen(r) == 2 {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
 }

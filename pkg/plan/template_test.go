@@ -126,16 +126,6 @@ func TestResolveInputsErrorPosition(t *testing.T) {
 	}
 }
 
-func TestFindTokens(t *testing.T) {
-	got := FindTokens("a {{ x }} b {{y.z}}{{ bad-name }}")
-	if len(got) != 2 || got[0].Name != "x" || got[1].Name != "y.z" {
-		t.Fatalf("got %+v", got)
-	}
-	if s := "a {{ x }} b"; s[got[0].Start:got[0].End] != "{{ x }}" {
-		t.Errorf("range %d..%d", got[0].Start, got[0].End)
-	}
-}
-
 func TestVarsFromEvent(t *testing.T) {
 	ev := event("Org", "Repo", ".github/workflows/ci.yml")
 	v := VarsFromEvent(ev)
@@ -150,13 +140,5 @@ func TestVarsFromEvent(t *testing.T) {
 	}
 	if len(TemplateVariableNames()) != 6 || len(v) != 6 {
 		t.Errorf("want six variables, got %d / %d", len(TemplateVariableNames()), len(v))
-	}
-}
-
-func TestUTF16Len(t *testing.T) {
-	for s, want := range map[string]int{"": 0, "abc": 3, "é": 1, "😀": 2, "a😀b": 4} {
-		if got := UTF16Len(s); got != want {
-			t.Errorf("UTF16Len(%q) = %d, want %d", s, got, want)
-		}
 	}
 }
