@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/internal/npmfixture"
+
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -149,28 +151,11 @@ func TestSimulateFollowDepthLimit(t *testing.T) {
 // Real workflow_run payloads from @octokit/webhooks-examples drive
 // simulate --event against a world holding their repository.
 func TestSimulateRealWebhookPayloads(t *testing.T) {
-	path := filepath.Join("..", "..", ".ci", "node_modules", "@octokit", "webhooks-examples", "api.github.com", "index.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("webhook examples missing (make test installs them): %v", err)
-		}
-		t.Skipf("webhook examples not installed (run make test): %v", err)
-	}
-	var index []struct {
-		Name     string            `json:"name"`
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.Unmarshal(data, &index); err != nil {
-		t.Fatal(err)
-	}
+	examples := npmfixture.WorkflowRunExamples(t)
 	sch := compilePlanSchema(t, "")
 	ran := 0
-	for _, e := range index {
-		if e.Name != "workflow_run" {
-			continue
-		}
-		for i, raw := range e.Examples {
+	{
+		for i, raw := range examples {
 			var hdr struct {
 				Action     string `json:"action"`
 				Repository struct {

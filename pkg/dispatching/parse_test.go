@@ -185,8 +185,8 @@ func TestParseBillionLaughs(t *testing.T) {
 		t.Fatalf("no %s diagnostic:\n%s", RuleAliasLimit, dumpDiags(ds))
 	}
 	// A full expansion would allocate 10^10 nodes; the bound keeps it tiny.
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
-		t.Errorf("parsing allocated %d MiB, want under 64 MiB", alloc>>20)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+		t.Errorf("parsing allocated %d MiB, want under 256 MiB (a full expansion needs terabytes)", alloc>>20)
 	}
 }
 

@@ -124,12 +124,12 @@ func setup(t testing.TB, fakeOpts []ghfake.Option, opts ...ghapp.Option) env {
 	return env{gh: gh, c: c, clock: clock}
 }
 
-// requireParser skips a test that needs dispatching.Parse while the
-// parser is still a stub.
+// requireParser fails a test that needs dispatching.Parse when the
+// parser rejects a valid file (the tests below would mislead).
 func requireParser(t *testing.T) {
 	t.Helper()
-	if cfg, _ := dispatching.Parse("probe.yml", []byte(inboundYAML)); cfg == nil {
-		t.Skip("dispatching.Parse is not implemented yet")
+	if cfg, diags := dispatching.Parse("probe.yml", []byte(inboundYAML)); cfg == nil {
+		t.Fatalf("dispatching.Parse rejects a valid file: %v", diags)
 	}
 }
 

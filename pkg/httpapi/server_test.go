@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/internal/npmfixture"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/httpapi"
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
@@ -501,27 +501,14 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 // A real workflow_run payload from @octokit/webhooks-examples (installed
 // under .ci by `make test`), with the installation GitHub Apps receive.
 func TestRealOctokitPayload(t *testing.T) {
-	path := filepath.Join("..", "..", ".ci", "node_modules", "@octokit", "webhooks-examples", "api.github.com", "index.json")
-	raw, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		t.Skip("run `make test` (or npm ci in .ci) to install @octokit/webhooks-examples")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var all []struct {
-		Name     string           `json:"name"`
-		Examples []map[string]any `json:"examples"`
-	}
-	if err := json.Unmarshal(raw, &all); err != nil {
-		t.Fatal(err)
-	}
+	examples := npmfixture.WorkflowRunExamples(t)
 	tested := 0
-	for _, ev := range all {
-		if ev.Name != "workflow_run" {
-			continue
-		}
-		for i, ex := range ev.Examples {
+	{
+		for i, raw := range examples {
+			var ex map[string]any
+			if err := json.Unmarshal(raw, &ex); err != nil {
+				t.Fatal(err)
+			}
 			ex["installation"] = map[string]any{"id": 99}
 			body, _ := json.Marshal(ex)
 			e := newEnv(t, nil)

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/internal/npmfixture"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 	"github.com/dispatcher-dev/dispatcher/schemas"
@@ -177,28 +177,11 @@ func TestPlanSchemaRejects(t *testing.T) {
 // Real workflow_run payloads from @octokit/webhooks-examples (installed by
 // `make test` under .ci/node_modules) parse, and their plans match the schema.
 func TestRealWebhookPayloads(t *testing.T) {
-	path := filepath.Join("..", "..", ".ci", "node_modules", "@octokit", "webhooks-examples", "api.github.com", "index.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("webhook examples missing (run `make test`, which installs them): %v", err)
-		}
-		t.Skipf("webhook examples not installed: %v", err)
-	}
-	var index []struct {
-		Name     string            `json:"name"`
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.Unmarshal(data, &index); err != nil {
-		t.Fatal(err)
-	}
+	examples := npmfixture.WorkflowRunExamples(t)
 	sch := planSchema(t)
 	n := 0
-	for _, e := range index {
-		if e.Name != "workflow_run" {
-			continue
-		}
-		for i, raw := range e.Examples {
+	{
+		for i, raw := range examples {
 			n++
 			ev, err := ParseEvent(raw)
 			if err != nil {

@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/internal/npmfixture"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/openapi-operations.json from @octokit/openapi")
-
-// octokitDir is where CI installs the npm package @octokit/openapi.
-const octokitDir = "../../../.ci/node_modules/@octokit/openapi/generated"
 
 // usedOperations are the REST operations pkg/ghapp calls (method, path
 // template). The committed testdata file holds exactly these.
@@ -33,15 +31,9 @@ var usedOperations = [][2]string{
 // it is installed) and fails when the committed file is stale; with
 // -update it rewrites the file.
 func TestOpenAPIOperations(t *testing.T) {
-	src := filepath.Join(octokitDir, "api.github.com.deref.json")
-	if _, err := os.Stat(src); err != nil {
-		if *update {
-			t.Fatalf("cannot update: %v", err)
-		}
-		t.Skipf("@octokit/openapi not installed (%v); checking the committed extract only", err)
-	}
+	src := npmfixture.Path(t, "@octokit/openapi/generated/api.github.com.deref.json")
 	dotcom := loadSpec(t, src)
-	ghes := loadSpec(t, filepath.Join(octokitDir, "ghes-3.17.deref.json"))
+	ghes := loadSpec(t, npmfixture.Path(t, "@octokit/openapi/generated/ghes-3.17.deref.json"))
 	var ops []Operation
 	for _, mp := range usedOperations {
 		op, ok := extract(dotcom, mp[0], mp[1])
