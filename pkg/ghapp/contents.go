@@ -18,9 +18,6 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 )
 
-// ConfigPaths are the dispatching.yml locations, in lookup order.
-var ConfigPaths = []string{"dispatching.yml", ".github/dispatching.yml"}
-
 // pathOutcome is what one config path gave.
 type pathOutcome struct {
 	next   bool // 404, a directory or not a file: try the next path
@@ -58,14 +55,14 @@ func (l configLookup) Lookup(ctx context.Context, repository string) plan.Config
 func (c *Client) lookupConfig(ctx context.Context, repository string, fallback int64) plan.ConfigResult {
 	owner, name, err := splitRepo(repository)
 	if err != nil {
-		return plan.ConfigResult{Status: plan.ConfigUnreadable, Path: repository + "/" + ConfigPaths[0],
+		return plan.ConfigResult{Status: plan.ConfigUnreadable, Path: repository + "/" + dispatching.LookupPaths[0],
 			Problem: (&Error{Op: "read dispatching.yml", Kind: KindPermanent, Err: err}).Error()}
 	}
 	inst, err := c.installationFor(ctx, repository, fallback)
 	if err != nil {
-		return plan.ConfigResult{Status: plan.ConfigUnreadable, Path: repository + "/" + ConfigPaths[0], Problem: err.Error()}
+		return plan.ConfigResult{Status: plan.ConfigUnreadable, Path: repository + "/" + dispatching.LookupPaths[0], Problem: err.Error()}
 	}
-	for _, p := range ConfigPaths {
+	for _, p := range dispatching.LookupPaths {
 		out, err := c.readConfigPath(ctx, inst, repository, owner, name, p)
 		if err != nil {
 			return plan.ConfigResult{Status: plan.ConfigUnreadable, Path: repository + "/" + p, Problem: err.Error()}

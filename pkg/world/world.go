@@ -18,10 +18,6 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 )
 
-// ConfigPaths are the places dispatching.yml is looked up in a repository,
-// in order.
-var ConfigPaths = []string{"dispatching.yml", ".github/dispatching.yml"}
-
 // maxWorkflowSize caps a workflow file read from the folder.
 const maxWorkflowSize = 1 << 20
 
@@ -180,7 +176,7 @@ func (r *Repo) readMeta() error {
 
 // readConfig looks dispatching.yml up the way the service does.
 func (r *Repo) readConfig() {
-	for _, p := range ConfigPaths {
+	for _, p := range dispatching.LookupPaths {
 		file := filepath.Join(r.Dir, filepath.FromSlash(p))
 		display := path.Join(r.FullName(), p)
 		st, err := os.Stat(file)
@@ -222,7 +218,7 @@ func (r *Repo) readConfig() {
 		r.Config = plan.ConfigResult{Status: plan.ConfigFound, Config: cfg, Path: display}
 		return
 	}
-	r.Config = plan.ConfigResult{Status: plan.ConfigMissing, Path: path.Join(r.FullName(), ConfigPaths[0]),
+	r.Config = plan.ConfigResult{Status: plan.ConfigMissing, Path: path.Join(r.FullName(), dispatching.LookupPaths[0]),
 		Problem: "no dispatching.yml or .github/dispatching.yml"}
 }
 
