@@ -167,12 +167,14 @@ type instantSleep struct{}
 func (instantSleep) Now() time.Time                                   { return time.Now() }
 func (instantSleep) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
-// fastOptions are the test timings: quick polling, short drain, immediate
-// retries and no GitHub backoff sleeps.
+// fastOptions are the test timings: quick polling, short drain, retries
+// after at most 20ms and no GitHub backoff sleeps.
 func fastOptions() []app.Option {
 	return []app.Option{
 		app.WithWorkerTimings(time.Millisecond, 10*time.Millisecond, 2*time.Second,
-			func(pipeline.Message, error) time.Duration { return 0 }),
+			func(_ pipeline.Message, err error) time.Duration {
+				return min(pipeline.RetryAfterOf(err), 20*time.Millisecond)
+			}),
 		app.WithGitHubOptions(ghapp.WithClock(instantSleep{})),
 		app.WithShutdownTimeout(5 * time.Second),
 	}

@@ -60,12 +60,13 @@ func NewDispatcher(c DispatcherConfig) (*Dispatcher, error) {
 //
 //   - the claim is Done: nothing is dispatched; the succeeded fact is
 //     re-published (same id) in case the first publish was lost;
-//   - the claim is InProgress (a crash or an ambiguous failure after the
-//     POST may have been sent): GitHub is searched for a workflow_dispatch
-//     run created since the claim; if one exists it is recorded as the
-//     result; if not, and the claim is older than the lease, dispatch;
-//     a younger claim belongs to a live attempt and the message is retried
-//     after the lease (an Error with RetryAfter);
+//   - the claim is InProgress and younger than the lease: it may belong to
+//     a live attempt; the message is retried after the lease (an Error
+//     with RetryAfter) without searching GitHub;
+//   - the claim is InProgress and older than the lease (a crash or an
+//     ambiguous failure after the POST may have been sent): GitHub is
+//     searched for a workflow_dispatch run created since the claim; if one
+//     exists it is recorded as the result; if not, dispatch;
 //   - the claim is Acquired: dispatch.
 //
 // After a successful dispatch the target run's lineage is recorded, the
@@ -111,6 +112,14 @@ func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *sl
 		log.Info("already dispatched; not dispatching again", "target_run_id", claim.Result.RunID)
 		return s.succeeded(ctx, w, claim.Result, true, log)
 	case ClaimInProgress:
+		// A claim younger than the lease may belong to a live attempt (the
+		// same item delivered twice at once): wait for it to finish rather
+		// than search GitHub, because a search cannot tell this item's run
+		// from a run of the same workflow dispatched meanwhile for another
+		// source run, and taking that one would lose this dispatch.
+		if age := now.Sub(claim.ClaimedAt); age < s.c.ClaimLease {
+			return RetryLater("dispatch "+key, s.c.ClaimLease-age, ErrClaimBusy)
+		}
 		res, found, err := s.c.GitHub.FindDispatchedRun(ctx, w.InstallationID, w.Target.Repository, w.Target.Workflow, claim.ClaimedAt)
 		if err != nil {
 			return fmt.Errorf("look for a run dispatched since %s: %w", claim.ClaimedAt.Format(time.RFC3339), err)
@@ -121,9 +130,6 @@ func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *sl
 				res.Attempts = 1
 			}
 			return s.succeeded(ctx, w, res, false, log)
-		}
-		if age := now.Sub(claim.ClaimedAt); age < s.c.ClaimLease {
-			return RetryLater("dispatch "+key, s.c.ClaimLease-age, ErrClaimBusy)
 		}
 		log.Warn("in-progress claim expired and no run found; dispatching", "claimed_at", claim.ClaimedAt)
 	case ClaimAcquired:

@@ -71,11 +71,38 @@ func TestDispatcherDispatchesOnceUnderRedelivery(t *testing.T) {
 	}
 }
 
-// An in-progress claim (crash between the POST and the completion record):
-// a run found on GitHub is recorded and nothing is dispatched again.
-func TestDispatcherAmbiguousClaimRunFound(t *testing.T) {
+// An in-progress claim younger than the lease may belong to a live attempt
+// of the same item: the dispatcher waits for it without searching GitHub,
+// because a run of the same workflow dispatched meanwhile for another
+// source run would be taken for this item's and its dispatch lost.
+func TestDispatcherYoungClaimIsNotSearched(t *testing.T) {
 	w := newWorld(t)
 	claimedAt := w.clock.Now().Add(-time.Minute)
+	w.claims.Set(item.Key(), pipeline.Claim{State: pipeline.ClaimInProgress, ClaimedAt: claimedAt})
+	w.gh.FindFunc = func(string, string, time.Time) (pipeline.DispatchResult, bool, error) {
+		return pipeline.DispatchResult{RunID: 777}, true, nil // another source run's dispatch
+	}
+	err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(2))
+	if !errors.Is(err, pipeline.ErrClaimBusy) {
+		t.Fatalf("err = %v, want ErrClaimBusy", err)
+	}
+	if ra := pipeline.RetryAfterOf(err); ra != pipeline.DefaultClaimLease-time.Minute {
+		t.Errorf("retry after %v, want the rest of the lease", ra)
+	}
+	if w.gh.Finds() != 0 || len(w.gh.Dispatches()) != 0 {
+		t.Errorf("finds %d, dispatches %d; want neither", w.gh.Finds(), len(w.gh.Dispatches()))
+	}
+	if cl, _ := w.claims.Get(item.Key()); cl.State != pipeline.ClaimInProgress {
+		t.Errorf("claim = %+v, want still in progress", cl)
+	}
+}
+
+// An in-progress claim older than the lease (crash between the POST and
+// the completion record): a run found on GitHub is recorded and nothing is
+// dispatched again.
+func TestDispatcherAmbiguousClaimRunFound(t *testing.T) {
+	w := newWorld(t)
+	claimedAt := w.clock.Now().Add(-pipeline.DefaultClaimLease - time.Minute)
 	w.claims.Set(item.Key(), pipeline.Claim{State: pipeline.ClaimInProgress, ClaimedAt: claimedAt})
 	var since time.Time
 	w.gh.FindFunc = func(repo, wf string, s time.Time) (pipeline.DispatchResult, bool, error) {
@@ -212,7 +239,7 @@ func TestDispatcherTransientFailures(t *testing.T) {
 		}
 		w.clock.Advance(30 * time.Second)
 		err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(2))
-		if !errors.Is(err, pipeline.ErrClaimBusy) || w.gh.Finds() != 1 || calls != 1 {
+		if !errors.Is(err, pipeline.ErrClaimBusy) || w.gh.Finds() != 0 || calls != 1 {
 			t.Fatalf("inside the lease: err %v finds %d calls %d", err, w.gh.Finds(), calls)
 		}
 		w.clock.Advance(pipeline.RetryAfterOf(err))
@@ -249,7 +276,8 @@ func TestDispatcherFailureAfterThePost(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 		w.claims.CompleteErr = nil
-		// The fake GitHub finds the run it created.
+		// After the lease the fake GitHub finds the run it created.
+		w.clock.Advance(pipeline.DefaultClaimLease)
 		if err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(2)); err != nil {
 			t.Fatal(err)
 		}
@@ -267,6 +295,7 @@ func TestDispatcherFailureAfterThePost(t *testing.T) {
 			t.Fatal("no error")
 		}
 		w.lineage.RecordErr = nil
+		w.clock.Advance(pipeline.DefaultClaimLease)
 		if err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(2)); err != nil {
 			t.Fatal(err)
 		}
