@@ -1,18 +1,215 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/ghapp"
+	"github.com/dispatcher-dev/dispatcher/pkg/plan"
+	"github.com/dispatcher-dev/dispatcher/pkg/settings"
 )
 
-// TODO(skeleton): replaced by the real command.
+// maxPrivateKeySize caps GITHUB_APP_PRIVATE_KEY_FILE: a GitHub App key is
+// under 4 KB; anything far larger is the wrong file.
+const maxPrivateKeySize = 64 << 10
+
+// planMaxWait is the longest single wait plan sleeps for a rate limit or a
+// Retry-After before giving up: someone is waiting at a terminal.
+const planMaxWait = 15 * time.Second
+
+type planOptions struct {
+	repo   string
+	run    string
+	format string
+}
+
 func newPlanCmd(s Streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "plan",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("plan is not built yet")
+	o := &planOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan --repo OWNER/NAME --run ID",
+		Short: "Explain, against live GitHub, what a workflow run would dispatch (read-only)",
+		Long: `Dry run against live GitHub: fetch a completed workflow run and its
+repository, read dispatching.yml of the source and of every candidate target
+through the GitHub App, evaluate them with the guardrails of this environment
+(ENFORCE_SOURCE_DEFAULT_BRANCH, TARGET_REPO_ALLOWLIST, ...) and print every
+candidate with its decision and reason. Nothing is ever dispatched: plan only
+sends GET requests (and mints read tokens for the App's installations).
+
+It needs GITHUB_APP_ID and the App's private key (GITHUB_APP_PRIVATE_KEY, or
+GITHUB_APP_PRIVATE_KEY_FILE naming a PEM file); GITHUB_API_URL points it at
+GitHub Enterprise Server (e.g. https://ghe.example.com/api/v3).
+
+Chains: plan cannot know whether the run was itself started by dispatcher,
+so it plans the run as the start of a chain and never reports dispatch_cycle
+or chain_depth_exceeded. The lineage of dispatched runs lives in the store of
+the running service (serve's DISPATCHER_DB), which plan does not read; the
+service may therefore deny a target of a chained run that plan shows as
+dispatch.
+
+Exit status: 0 when a plan was printed, whatever its decisions (an
+ineligible run or denied targets are answers, not failures); 2 for missing
+credentials, a bad private key, an unknown run or repository, or a
+repository where the App is not installed; 1 when GitHub kept failing after
+retries (its message is shown). docs/plan.md has the details and the API
+cost.`,
+		Example: `  # why did run 123 of acme/api dispatch (or not)?
+  GITHUB_APP_ID=12345 GITHUB_APP_PRIVATE_KEY_FILE=app.pem dispatcher plan --repo acme/api --run 123
+
+  # the same plan as JSON (schemas/plan.schema.json), e.g. for jq
+  dispatcher plan --repo acme/api --run 123 --format json | jq '.targets[] | select(.decision == "deny")'
+
+  # with the guardrails production uses
+  TARGET_REPO_ALLOWLIST='acme/*' dispatcher plan --repo acme/api --run 123
+
+  # GitHub Enterprise Server
+  GITHUB_API_URL=https://ghe.example.com/api/v3 dispatcher plan --repo acme/api --run 123`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPlan(cmd.Context(), s, o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "repo", "", "source repository OWNER/NAME (required)")
+	f.StringVar(&o.run, "run", "", "workflow run id, as in .../actions/runs/ID (required)")
+	f.StringVar(&o.format, "format", "text", "output format: text or json")
+	_ = cmd.MarkFlagRequired("repo")
+	_ = cmd.MarkFlagRequired("run")
+	return cmd
+}
+
+func runPlan(ctx context.Context, s Streams, o *planOptions) error {
+	if o.format != "text" && o.format != "json" {
+		return usageErrorf("--format: unknown format %q (expected text or json)", o.format)
+	}
+	owner, name, ok := strings.Cut(o.repo, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return usageErrorf("--repo %q: expected OWNER/NAME", o.repo)
+	}
+	runID, err := strconv.ParseInt(strings.TrimSpace(o.run), 10, 64)
+	if err != nil || runID <= 0 {
+		return usageErrorf("--run %q: expected a positive run id (the number in .../actions/runs/ID)", o.run)
+	}
+	cfg, err := settings.Load(s.Getenv)
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	if err := cfg.MissingError(settings.ModePlan); err != nil {
+		return &UsageError{Err: err}
+	}
+	gh, err := planClient(cfg)
+	if err != nil {
+		return err
+	}
+
+	ev, err := gh.Run(ctx, o.repo, runID)
+	if err != nil {
+		return planGitHubError(err, o.repo, runID)
+	}
+	if ev.Action != "completed" {
+		fmt.Fprintf(s.Err, "dispatcher: note: run %d has not completed yet; the service plans a run only when it completes, so its conclusion may still change\n", runID)
+	}
+	configs := gh.Configs(ev.InstallationID)
+	p := plan.Build(ctx, plan.Input{
+		Event:   ev,
+		Source:  configs.Lookup(ctx, ev.Repository.FullName()),
+		Targets: configs,
+		Policy:  cfg.Policy(),
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if o.format == "json" {
+		return writeJSON(s.Out, p)
+	}
+	renderPlanText(s.Out, p, newPlanStyles(s.Out, s.Color(s.OutTTY)))
+	return nil
+}
+
+// planClient builds the read-only GitHub App client from the settings. A
+// key that cannot be read or parsed is a usage error; the key itself never
+// appears in an error.
+func planClient(cfg *settings.Settings) (*ghapp.Client, error) {
+	key, err := planPrivateKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := []ghapp.Option{
+		ghapp.WithMaxRetries(cfg.DispatchMaxRetries),
+		ghapp.WithBaseDelay(cfg.RetryBaseDelay),
+		ghapp.WithMaxWait(planMaxWait),
+		ghapp.WithUserAgent("dispatcher-plan"),
+		// Nothing is cached between runs of the command: no negative cache
+		// that could hide a file created a moment ago.
+		ghapp.WithNegativeCacheTTL(0),
+	}
+	if cfg.GitHubAPIURL != "" {
+		opts = append(opts, ghapp.WithBaseURL(cfg.GitHubAPIURL+"/"))
+	}
+	gh, err := ghapp.New(cfg.GitHubAppID, key, opts...)
+	if err != nil {
+		if errors.Is(err, ghapp.ErrBadPrivateKey) {
+			return nil, &UsageError{Err: fmt.Errorf("%s: %w", planKeySource(cfg), ghapp.ErrBadPrivateKey)}
+		}
+		return nil, &UsageError{Err: err}
+	}
+	return gh, nil
+}
+
+// planKeySource names the variable the private key came from.
+func planKeySource(cfg *settings.Settings) string {
+	if cfg.GitHubAppPrivateKey.IsSet() {
+		return "GITHUB_APP_PRIVATE_KEY"
+	}
+	return "GITHUB_APP_PRIVATE_KEY_FILE " + cfg.GitHubAppPrivateKeyFile
+}
+
+// planPrivateKey returns the PEM from GITHUB_APP_PRIVATE_KEY or reads the
+// file named by GITHUB_APP_PRIVATE_KEY_FILE, refusing files over
+// maxPrivateKeySize.
+func planPrivateKey(cfg *settings.Settings) ([]byte, error) {
+	if cfg.GitHubAppPrivateKey.IsSet() {
+		return []byte(cfg.GitHubAppPrivateKey.Value()), nil
+	}
+	path := cfg.GitHubAppPrivateKeyFile
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPrivateKeySize+1))
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
+	}
+	if len(data) > maxPrivateKeySize {
+		return nil, usageErrorf("GITHUB_APP_PRIVATE_KEY_FILE %s: larger than %d bytes, not a GitHub App private key", path, maxPrivateKeySize)
+	}
+	return data, nil
+}
+
+// planGitHubError classifies a failure to fetch the run: what the operator
+// must fix (unknown run, App not installed, refused credentials) is a usage
+// error; anything else (GitHub kept failing) is exit 1 with GitHub's message.
+func planGitHubError(err error, repo string, runID int64) error {
+	var ge *ghapp.Error
+	switch {
+	case errors.Is(err, ghapp.ErrNoInstallation):
+		// Checked before ErrNotFound: GitHub's 404 for the installation
+		// matches both.
+		return usageErrorf("%s: %w (or the repository does not exist): install the App on %s or check --repo", repo, ghapp.ErrNoInstallation, repo)
+	case errors.Is(err, ghapp.ErrNotFound):
+		return usageErrorf("run %d of %s: %w: check --repo and --run (the id is the number in .../actions/runs/ID)", runID, repo, ghapp.ErrNotFound)
+	case errors.Is(err, ghapp.ErrBadPrivateKey):
+		return usageErrorf("%w: check GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE", ghapp.ErrBadPrivateKey)
+	case errors.As(err, &ge) && ge.Status == 401:
+		return usageErrorf("GitHub refused the App's credentials (check GITHUB_APP_ID and that the private key belongs to that App): %w", err)
+	}
+	return fmt.Errorf("run %d of %s: %w", runID, repo, err)
 }
