@@ -240,6 +240,13 @@ func TestServeOctokitExamples(t *testing.T) {
 		}
 		if code == 202 && !strings.Contains(b, "ignored") {
 			accepted++
+			// One delivery at a time: two deliveries of one run planned at
+			// once share work items (the targets queue keeps one per key),
+			// and the result issue of each waits for outcomes the other
+			// delivery's items record (see the report).
+			waitFor(t, "the delivery to settle", func() bool {
+				return summary(t, srv.App.Store).PlanCreated == int64(accepted) && settled(t, srv.App.Store)
+			}, nil)
 		}
 	}
 	if accepted < 2 {

@@ -108,6 +108,30 @@ func checkExactlyOnce(t *testing.T, fake *ghfake.Server, store *local.Store, ids
 	if docs+deadDocs != len(ids) {
 		t.Errorf("acme/docs: %d dispatches + %d dead letters, want %d (one per run)", docs, deadDocs, len(ids))
 	}
+	// Every recorded success names a run GitHub created, and no run is
+	// claimed by two work items (a misattributed run means a lost dispatch).
+	created := map[int64]bool{}
+	for _, d := range fake.Dispatches() {
+		created[d.RunID] = true
+	}
+	evs, err := store.RecentEvents(context.Background(), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[int64]string{}
+	for _, e := range evs {
+		if e.Type != facts.TypeTriggerSucceeded {
+			continue
+		}
+		item := fmt.Sprintf("run %d → %s", e.Data.SourceRunID, e.Data.TargetRepo)
+		if !created[e.Data.TargetRunID] {
+			t.Errorf("%s recorded run %d, which GitHub never created", item, e.Data.TargetRunID)
+		}
+		if o, ok := owner[e.Data.TargetRunID]; ok && o != item {
+			t.Errorf("run %d recorded for both %s and %s: one dispatch was lost", e.Data.TargetRunID, o, item)
+		}
+		owner[e.Data.TargetRunID] = item
+	}
 }
 
 // Every webhook is delivered three times (the same delivery id twice, then
@@ -162,9 +186,13 @@ func TestServeDuplicatesAndStorms(t *testing.T) {
 	if len(fake.Dispatches()) != 2*len(ids) {
 		t.Errorf("%d dispatches, want %d (the storms are shorter than the retry budget)", len(fake.Dispatches()), 2*len(ids))
 	}
+	// trigger.succeeded facts are keyed by delivery: an item of the
+	// redelivered webhook that finds the claim done re-publishes the
+	// success under its own delivery id, so the counter lies between one
+	// per dispatch and one per (delivery, target). Known; see docs/serve.md.
 	c := summary(t, store)
-	if c.TriggerSucceeded != int64(2*len(ids)) || c.RequestAccepted != int64(2*len(ids)) {
-		t.Errorf("summary = %+v: want %d successes (one per target and run) and %d accepted deliveries", c, 2*len(ids), 2*len(ids))
+	if c.RequestAccepted != int64(2*len(ids)) || c.TriggerSucceeded < int64(2*len(ids)) || c.TriggerSucceeded > int64(4*len(ids)) {
+		t.Errorf("summary = %+v: want %d accepted deliveries and %d to %d successes", c, 2*len(ids), 2*len(ids), 4*len(ids))
 	}
 	if n := fake.PendingFaults(); n != 0 {
 		t.Logf("%d faults not consumed", n)
