@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -130,19 +131,33 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// MaxPrivateKeySize caps GITHUB_APP_PRIVATE_KEY_FILE: a GitHub App key is a
+// few kilobytes, so a larger file is the wrong file.
+const MaxPrivateKeySize = 64 << 10
+
 // PrivateKey returns the GitHub App private key from
-// GITHUB_APP_PRIVATE_KEY or the file named by GITHUB_APP_PRIVATE_KEY_FILE.
-// Errors name the variable (and the path), never the key.
+// GITHUB_APP_PRIVATE_KEY or the file named by GITHUB_APP_PRIVATE_KEY_FILE
+// (at most MaxPrivateKeySize bytes). Errors are *ConfigError and name the
+// variable (and the path), never the key.
 func PrivateKey(s *settings.Settings) ([]byte, error) {
 	if s.GitHubAppPrivateKey.IsSet() {
 		return []byte(s.GitHubAppPrivateKey.Value()), nil
 	}
-	if s.GitHubAppPrivateKeyFile != "" {
-		b, err := os.ReadFile(s.GitHubAppPrivateKeyFile)
-		if err != nil {
-			return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
-		}
-		return b, nil
+	path := s.GitHubAppPrivateKeyFile
+	if path == "" {
+		return nil, &ConfigError{Err: errors.New("GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) is not set")}
 	}
-	return nil, &ConfigError{Err: errors.New("GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) is not set")}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPrivateKeySize+1))
+	if err != nil {
+		return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
+	}
+	if len(data) > MaxPrivateKeySize {
+		return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE %s: larger than %d bytes, not a GitHub App private key", path, MaxPrivateKeySize)}
+	}
+	return data, nil
 }

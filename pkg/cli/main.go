@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/app"
 	"github.com/mattn/go-isatty"
 )
 
@@ -130,7 +131,8 @@ func exitCode(err error, w io.Writer) int {
 		return ExitProblems
 	}
 	var usage *UsageError
-	if errors.As(err, &usage) || isCobraUsageError(err) {
+	var cfgErr *app.ConfigError
+	if errors.As(err, &usage) || errors.As(err, &cfgErr) || isCobraUsageError(err) {
 		fmt.Fprintf(w, "dispatcher: %v\n", err)
 		return ExitUsage
 	}

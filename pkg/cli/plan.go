@@ -4,22 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/app"
 	"github.com/dispatcher-dev/dispatcher/pkg/ghapp"
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 	"github.com/dispatcher-dev/dispatcher/pkg/settings"
 )
-
-// maxPrivateKeySize caps GITHUB_APP_PRIVATE_KEY_FILE: a GitHub App key is
-// under 4 KB; anything far larger is the wrong file.
-const maxPrivateKeySize = 64 << 10
 
 // planMaxWait is the longest single wait plan sleeps for a rate limit or a
 // Retry-After before giving up: someone is waiting at a terminal.
@@ -137,7 +132,7 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 // key that cannot be read or parsed is a usage error; the key itself never
 // appears in an error.
 func planClient(cfg *settings.Settings) (*ghapp.Client, error) {
-	key, err := planPrivateKey(cfg)
+	key, err := app.PrivateKey(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -169,29 +164,6 @@ func planKeySource(cfg *settings.Settings) string {
 		return "GITHUB_APP_PRIVATE_KEY"
 	}
 	return "GITHUB_APP_PRIVATE_KEY_FILE " + cfg.GitHubAppPrivateKeyFile
-}
-
-// planPrivateKey returns the PEM from GITHUB_APP_PRIVATE_KEY or reads the
-// file named by GITHUB_APP_PRIVATE_KEY_FILE, refusing files over
-// maxPrivateKeySize.
-func planPrivateKey(cfg *settings.Settings) ([]byte, error) {
-	if cfg.GitHubAppPrivateKey.IsSet() {
-		return []byte(cfg.GitHubAppPrivateKey.Value()), nil
-	}
-	path := cfg.GitHubAppPrivateKeyFile
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxPrivateKeySize+1))
-	if err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
-	}
-	if len(data) > maxPrivateKeySize {
-		return nil, usageErrorf("GITHUB_APP_PRIVATE_KEY_FILE %s: larger than %d bytes, not a GitHub App private key", path, maxPrivateKeySize)
-	}
-	return data, nil
 }
 
 // planGitHubError classifies a failure to fetch the run: what the operator

@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/app"
 	"github.com/dispatcher-dev/dispatcher/pkg/ghapp/ghfake"
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 	"github.com/dispatcher-dev/dispatcher/schemas"
@@ -342,7 +343,7 @@ func TestPlanRequestCost(t *testing.T) {
 func TestPlanKeyFileTooLarge(t *testing.T) {
 	_, env := planTestEnv(t)
 	big := filepath.Join(t.TempDir(), "big.pem")
-	if err := os.WriteFile(big, []byte(strings.Repeat("A", maxPrivateKeySize+1)), 0o600); err != nil {
+	if err := os.WriteFile(big, []byte(strings.Repeat("A", app.MaxPrivateKeySize+1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env["GITHUB_APP_PRIVATE_KEY_FILE"] = big

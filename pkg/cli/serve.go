@@ -82,11 +82,7 @@ dispatch (docs/serve.md).`,
 			ctx := cmd.Context()
 			l, err := app.NewLocal(ctx, st, app.BuildInfo(info), logger)
 			if err != nil {
-				var ce *app.ConfigError
-				if errors.As(err, &ce) {
-					return &UsageError{Err: err}
-				}
-				return err
+				return err // an *app.ConfigError is a usage error (exit 2)
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
