@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -241,7 +242,7 @@ func (o WorkerOptions) process(hctx context.Context, q Consumer, handle func(con
 	if m.MaxReceives == 0 {
 		m.MaxReceives = o.MaxReceives
 	}
-	log := o.Logger.With("message_id", m.ID, "receive", m.ReceiveCount)
+	log := o.Logger.With("correlation_id", deliveryIDOf(m.Body), "message_id", m.ID, "receive", m.ReceiveCount)
 	if m.ReceiveCount > m.MaxReceives {
 		err := fmt.Errorf("received %d times (limit %d) without being settled", m.ReceiveCount, m.MaxReceives)
 		log.Error("dead-lettering message", "error", err)
@@ -268,7 +269,7 @@ func (o WorkerOptions) process(hctx context.Context, q Consumer, handle func(con
 
 // giveBack makes m visible again now (shutdown).
 func (o WorkerOptions) giveBack(hctx context.Context, q Consumer, m Message, cause error) {
-	log := o.Logger.With("message_id", m.ID)
+	log := o.Logger.With("correlation_id", deliveryIDOf(m.Body), "message_id", m.ID)
 	o.settle(hctx, log, "give back", func(ctx context.Context) error { return q.Retry(ctx, m.Handle, 0, cause) })
 }
 
@@ -303,4 +304,17 @@ func (p *Planner) HandleMessage(ctx context.Context, m Message) error {
 // HandleMessage adapts HandleWorkItem to RunWorker.
 func (s *Dispatcher) HandleMessage(ctx context.Context, m Message) error {
 	return s.HandleWorkItem(ctx, m.Body, m.Delivery())
+}
+
+// deliveryIDOf reads the delivery id of a queue message (Request and
+// WorkItem both carry it as delivery_id), so that every log line about the
+// message has the delivery's correlation_id; "" when the body has none.
+func deliveryIDOf(body []byte) string {
+	var m struct {
+		DeliveryID string `json:"delivery_id"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	return m.DeliveryID
 }

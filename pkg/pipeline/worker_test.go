@@ -280,3 +280,31 @@ func TestRunWorkerRequiresConsumerAndHandler(t *testing.T) {
 		t.Fatal("no error")
 	}
 }
+
+// Every line the worker logs about a message carries the delivery's
+// correlation_id, read from the message body.
+func TestWorkerLogsCarryCorrelationID(t *testing.T) {
+	q := &pipelinetest.Queue{}
+	enqueue(t, q, `{"delivery_id":"d-42","n":1}`, `{"delivery_id":"d-43","n":2}`)
+	h := func(ctx context.Context, m pipeline.Message) error {
+		if strings.Contains(string(m.Body), "d-42") {
+			return pipeline.PermanentError("handle", errors.New("malformed"))
+		}
+		return errors.New("try again")
+	}
+	logs := &syncBuffer{}
+	runUntil(t, q, h, fastOpts(logs), func() bool { return len(q.Dead()) == 2 })
+	lines := 0
+	for _, l := range logs.Lines(t) {
+		if l["message_id"] == nil {
+			continue // worker-level lines (start, stop) are not about a delivery
+		}
+		lines++
+		if id, _ := l["correlation_id"].(string); id != "d-42" && id != "d-43" {
+			t.Errorf("log line about a message without its correlation_id: %v", l)
+		}
+	}
+	if lines < 4 { // one dead-letter line for d-42; two retries and a dead-letter for d-43
+		t.Errorf("%d message log lines, want at least 4:\n%s", lines, logs.String())
+	}
+}
