@@ -65,9 +65,9 @@ type Data struct {
 	TargetRunURL string `json:"target_run_url,omitempty"`
 }
 
-// New builds a fact. Its id is derived from the type, the delivery, the run
-// attempt and the target, so that a stage that runs twice for the same work
-// (an at-least-once redelivery) emits the same id and the fact counts once.
+// New builds a fact. Its id is derived from what the fact is about, so that
+// a stage that runs twice for the same work (an at-least-once redelivery)
+// emits the same id and the fact counts once: see ID.
 func New(typ string, at time.Time, d Data) Event {
 	return Event{
 		SpecVersion:     SpecVersion,
@@ -81,11 +81,21 @@ func New(typ string, at time.Time, d Data) Event {
 	}
 }
 
-// ID is the deterministic fact id used by New.
+// ID is the deterministic fact id used by New. Delivery facts
+// (request.accepted, plan.created) are identified by the delivery; target
+// facts (queued, denied, succeeded, failed) by the dispatch they describe —
+// source repository, run id, run attempt, target repository and workflow —
+// and not by the delivery, because a dispatch happens at most once however
+// many deliveries announce the same run.
 func ID(typ string, d Data) string {
+	delivery := d.DeliveryID
+	switch typ {
+	case TypeTargetQueued, TypeTargetDenied, TypeTriggerSucceeded, TypeTriggerFailed:
+		delivery = ""
+	}
 	h := sha256.New()
 	h.Write([]byte(strings.Join([]string{
-		typ, d.DeliveryID, d.SourceRepo, strconv.FormatInt(d.SourceRunID, 10),
+		typ, delivery, d.SourceRepo, strconv.FormatInt(d.SourceRunID, 10),
 		strconv.Itoa(d.RunAttempt), strings.ToLower(d.TargetRepo), strings.ToLower(d.TargetWorkflow),
 	}, "\x00")))
 	return hex.EncodeToString(h.Sum(nil))[:32]
