@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/internal/npmfixture"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 	"github.com/dispatcher-dev/dispatcher/pkg/ghapp/ghfake"
@@ -201,7 +202,7 @@ func checkLogs(t *testing.T, logs *syncBuffer, delivery string) {
 // error, and the result issue reports the failure.
 func TestServeOctokitExamples(t *testing.T) {
 	t.Parallel()
-	examples := octokitExamples(t)
+	examples := npmfixture.WorkflowRunExamples(t)
 	fake := ghfake.New(ghfake.WithT(t))
 	t.Cleanup(fake.Close)
 	fake.AddRepo(ghfake.Repo{FullName: "octo-org/octo-repo", DefaultBranch: "master", Files: map[string]string{
@@ -281,35 +282,4 @@ func TestServeOctokitExamples(t *testing.T) {
 		!strings.Contains(is[0].Body, "FAILED octo-org/web :: cd.yml") || !strings.Contains(is[0].Body, "No ref found for: master") {
 		t.Errorf("issues = %+v", is)
 	}
-}
-
-// octokitExamples returns the workflow_run examples of
-// @octokit/webhooks-examples; in CI a missing file fails the test.
-func octokitExamples(t *testing.T) []json.RawMessage {
-	t.Helper()
-	path := filepath.Join(repoRoot, ".ci", "node_modules", "@octokit", "webhooks-examples", "api.github.com", "index.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("webhook examples missing (make test installs them): %v", err)
-		}
-		t.Skipf("webhook examples not installed (run make test): %v", err)
-	}
-	var index []struct {
-		Name     string            `json:"name"`
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.Unmarshal(data, &index); err != nil {
-		t.Fatal(err)
-	}
-	var out []json.RawMessage
-	for _, e := range index {
-		if e.Name == "workflow_run" {
-			out = append(out, e.Examples...)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("no workflow_run examples in " + path)
-	}
-	return out
 }
