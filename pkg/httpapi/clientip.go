@@ -1,49 +1,11 @@
 package httpapi
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 )
-
-// ParseTrustedProxies parses TRUSTED_PROXIES: a comma-separated list of IP
-// addresses and CIDR prefixes ("10.0.0.0/8, 192.0.2.7, 2001:db8::/32").
-// Empty items are skipped; an invalid item is an error naming it.
-func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	var bad []string
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		if strings.Contains(item, "/") {
-			p, err := netip.ParsePrefix(item)
-			if err != nil {
-				bad = append(bad, item)
-				continue
-			}
-			if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(item)
-		if err != nil {
-			bad = append(bad, item)
-			continue
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	if len(bad) > 0 {
-		return nil, fmt.Errorf("TRUSTED_PROXIES: not an IP address or CIDR prefix: %s", strings.Join(bad, ", "))
-	}
-	return out, nil
-}
 
 // ClientIP returns the address a request came from. The socket peer is the
 // client unless it is a trusted proxy; then X-Forwarded-For is read from

@@ -538,3 +538,23 @@ func TestDocumentation(t *testing.T) {
 		t.Errorf("docs/configuration.md does not hold the current table; paste this between the markers:\n%s", Markdown())
 	}
 }
+
+// ParseIPList (ADMIN_IP_ALLOWLIST, TRUSTED_PROXIES): addresses become /32
+// or /128 prefixes, IPv4-mapped prefixes become IPv4, empty items are
+// skipped, and the error names every bad item.
+func TestParseIPListForms(t *testing.T) {
+	got, err := ParseIPList(" 10.0.0.0/8 ,, 192.0.2.1, 2001:db8::/32, ::ffff:10.0.0.0/104 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("10.0.0.0/8")}
+	if fmt.Sprint([]netip.Prefix(got)) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if _, err := ParseIPList("10.0.0.0/8, nope, 1.2.3.4/99"); err == nil || !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "1.2.3.4/99") {
+		t.Errorf("err = %v, want one naming both bad items", err)
+	}
+	if got, err := ParseIPList(""); err != nil || len(got) != 0 {
+		t.Errorf("empty: %v %v", got, err)
+	}
+}
