@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,53 +41,9 @@ func newWorld(t *testing.T, opts ...ghfake.Option) *ghfake.Server {
 	t.Helper()
 	fake := ghfake.New(append([]ghfake.Option{ghfake.WithT(t)}, opts...)...)
 	t.Cleanup(fake.Close)
-	root := filepath.Join(repoRoot, "examples", "world")
-	owners, err := os.ReadDir(root)
+	names, err := fake.AddWorld(filepath.Join(repoRoot, "examples", "world"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, o := range owners {
-		if !o.IsDir() {
-			continue
-		}
-		repos, err := os.ReadDir(filepath.Join(root, o.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range repos {
-			if !r.IsDir() {
-				continue
-			}
-			dir := filepath.Join(root, o.Name(), r.Name())
-			repo := ghfake.Repo{FullName: o.Name() + "/" + r.Name(), Files: map[string]string{}}
-			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				b, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				rel, _ := filepath.Rel(dir, p)
-				rel = filepath.ToSlash(rel)
-				if rel == "repo.yml" {
-					for _, line := range strings.Split(string(b), "\n") {
-						if v, ok := strings.CutPrefix(line, "default_branch:"); ok {
-							repo.DefaultBranch = strings.TrimSpace(v)
-						}
-					}
-					return nil
-				}
-				repo.Files[rel] = string(b)
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fake.AddRepo(repo)
-			names = append(names, repo.FullName)
-		}
 	}
 	fake.AddRepo(ghfake.Repo{FullName: "acme/billing", Files: map[string]string{".github/workflows/cd.yml": "on: workflow_dispatch\n"}})
 	names = append(names, "acme/billing")
