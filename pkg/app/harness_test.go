@@ -37,7 +37,7 @@ var repoRoot = filepath.Join("..", "..")
 // examples/world (files, workflows, default branch from repo.yml), plus
 // acme/billing (a repository without dispatching.yml), all in one
 // installation of the App.
-func newWorld(t *testing.T, opts ...ghfake.Option) *ghfake.Server {
+func newWorld(t testing.TB, opts ...ghfake.Option) *ghfake.Server {
 	t.Helper()
 	fake := ghfake.New(append([]ghfake.Option{ghfake.WithT(t)}, opts...)...)
 	t.Cleanup(fake.Close)
@@ -71,7 +71,7 @@ func env(fake *ghfake.Server, db string, extra map[string]string) map[string]str
 	return e
 }
 
-func loadSettings(t *testing.T, e map[string]string) *settings.Settings {
+func loadSettings(t testing.TB, e map[string]string) *settings.Settings {
 	t.Helper()
 	st, err := settings.Load(func(k string) (string, bool) { v, ok := e[k]; return v, ok })
 	if err != nil {
@@ -99,7 +99,7 @@ func (b *syncBuffer) String() string {
 }
 
 // lines decodes the JSON log lines.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+func (b *syncBuffer) lines(t testing.TB) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
@@ -137,7 +137,7 @@ func fastOptions() []app.Option {
 
 // server is one running serve app.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	URL  string
 	App  *app.Local
 	Logs *syncBuffer
@@ -146,7 +146,7 @@ type server struct {
 }
 
 // start runs app.NewLocal + Run on 127.0.0.1:0, as dispatcher serve does.
-func start(t *testing.T, st *settings.Settings, opts ...app.Option) *server {
+func start(t testing.TB, st *settings.Settings, opts ...app.Option) *server {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: st.SlogLevel()}))
@@ -180,7 +180,7 @@ func (s *server) Stop() {
 }
 
 // send posts a signed webhook and returns the status and body.
-func send(t *testing.T, url, event, delivery string, body []byte) (int, string) {
+func send(t testing.TB, url, event, delivery string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url+"/webhooks/github", bytes.NewReader(body))
 	if err != nil {
@@ -201,7 +201,7 @@ func send(t *testing.T, url, event, delivery string, body []byte) (int, string) 
 
 // waitFor polls cond until it holds. The deadline only stops a broken test
 // from hanging; nothing asserts how long the work took.
-func waitFor(t *testing.T, what string, cond func() bool, diag func() string) {
+func waitFor(t testing.TB, what string, cond func() bool, diag func() string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
@@ -218,7 +218,7 @@ func waitFor(t *testing.T, what string, cond func() bool, diag func() string) {
 
 // settled reports whether both queues have no message left except dead
 // letters.
-func settled(t *testing.T, store *local.Store) bool {
+func settled(t testing.TB, store *local.Store) bool {
 	t.Helper()
 	for _, q := range []string{app.RequestsQueue, app.TargetsQueue} {
 		st, err := store.Queue(q).Stats(context.Background())
@@ -232,7 +232,7 @@ func settled(t *testing.T, store *local.Store) bool {
 	return true
 }
 
-func dlq(t *testing.T, store *local.Store, queue string) []local.Message {
+func dlq(t testing.TB, store *local.Store, queue string) []local.Message {
 	t.Helper()
 	ms, err := store.Queue(queue).ListDLQ(context.Background(), local.Filter{})
 	if err != nil {
@@ -241,7 +241,7 @@ func dlq(t *testing.T, store *local.Store, queue string) []local.Message {
 	return ms
 }
 
-func summary(t *testing.T, store *local.Store) facts.Counts {
+func summary(t testing.TB, store *local.Store) facts.Counts {
 	t.Helper()
 	s, err := store.Summary(context.Background())
 	if err != nil {
@@ -251,7 +251,7 @@ func summary(t *testing.T, store *local.Store) facts.Counts {
 }
 
 // openStore opens a store file for reading after an app stopped.
-func openStore(t *testing.T, path string) *local.Store {
+func openStore(t testing.TB, path string) *local.Store {
 	t.Helper()
 	s, err := local.Open(context.Background(), path, local.Options{})
 	if err != nil {
@@ -263,7 +263,7 @@ func openStore(t *testing.T, path string) *local.Store {
 
 // samplePayload is examples/webhook/workflow_run.json (acme/api ci.yml,
 // run 4242), optionally with another run id.
-func samplePayload(t *testing.T, runID int64) []byte {
+func samplePayload(t testing.TB, runID int64) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "examples", "webhook", "workflow_run.json"))
 	if err != nil {
@@ -296,7 +296,7 @@ func countDispatches(fake *ghfake.Server) map[string]int {
 	return out
 }
 
-func dumpState(t *testing.T, fake *ghfake.Server, store *local.Store, logs *syncBuffer) func() string {
+func dumpState(t testing.TB, fake *ghfake.Server, store *local.Store, logs *syncBuffer) func() string {
 	return func() string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "dispatches: %v\n", countDispatches(fake))
