@@ -128,7 +128,10 @@ func BuildStages(s *settings.Settings, p Ports, o StageOptions) (*Stages, error)
 // operator must change a setting. Commands report it as a usage error.
 type ConfigError struct{ Err error }
 
+// Error returns the message (it implements error).
 func (e *ConfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // MaxPrivateKeySize caps GITHUB_APP_PRIVATE_KEY_FILE: a GitHub App key is a

@@ -78,7 +78,10 @@ func (s Streams) Color(tty bool) bool {
 // (bad flag value, missing file, unreadable directory). Main maps it to exit 2.
 type UsageError struct{ Err error }
 
+// Error returns the message (it implements error).
 func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // usageErrorf builds a UsageError.
@@ -94,6 +97,7 @@ var ErrProblems = errors.New("problems found")
 // printed.
 type SilentError struct{ Code int }
 
+// Error returns the message (it implements error).
 func (e *SilentError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
 // Main runs the dispatcher command line with args (args[0] is the program

@@ -41,6 +41,7 @@ const (
 	KindAmbiguous
 )
 
+// String returns the text form.
 func (k Kind) String() string {
 	switch k {
 	case KindTransient:
@@ -71,6 +72,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns the message (it implements error).
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)

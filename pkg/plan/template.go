@@ -53,6 +53,7 @@ type TemplateError struct {
 	Msg      string
 }
 
+// Error returns the message (it implements error).
 func (e *TemplateError) Error() string { return e.Msg }
 
 // ResolveInputs resolves the template tokens of every input value, in order,

@@ -193,6 +193,7 @@ type Problem struct {
 	Secret   bool
 }
 
+// String returns the text form.
 func (p Problem) String() string {
 	if p.Secret {
 		return fmt.Sprintf("%s %s: expected %s", p.Name, p.Value, p.Expected)
@@ -205,6 +206,7 @@ type Error struct {
 	Problems []Problem
 }
 
+// Error returns the message (it implements error).
 func (e *Error) Error() string {
 	var b strings.Builder
 	if len(e.Problems) == 1 {

@@ -620,6 +620,7 @@ type DispatchError struct {
 	NotSent bool
 }
 
+// Error returns the message (it implements error).
 func (e *DispatchError) Error() string {
 	if e.Status == 0 {
 		return "dispatch: " + e.Message
