@@ -22,7 +22,8 @@ func TestDemo(t *testing.T) {
 		`dispatch.target.denied  acme/legacy sync.yml  \(invalid_target_config\)`,
 		`dispatch.target.denied  acme/billing cd.yml  \(missing_target_config\)`,
 		`dispatch.target.denied  acme/api ci.yml  \(self_dispatch_blocked\)`,
-		`(?s)dispatch.trigger.succeeded  acme/deploy cd.yml.*dispatch.trigger.succeeded  acme/docs publish.yml`,
+		`dispatch.trigger.succeeded  acme/deploy cd.yml  https://`,
+		`dispatch.trigger.succeeded  acme/docs publish.yml  https://`,
 		`Result issue opened in acme/api: Dispatch results: ci.yml \(success=2, failed=0, denied=5\)`,
 		`serve stopped cleanly`,
 	} {
