@@ -11,7 +11,7 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/dispatcher ./cmd/dispatcher
 
 test: vet .ci/node_modules/.installed
-	CI=$${CI:-true} $(GO) test -count=1 ./...
+	CI=$${CI:-true} $(GO) test -race -count=1 ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
