@@ -87,11 +87,15 @@ func (s *Store) Claim(ctx context.Context, key string, now time.Time) (pipeline.
 		}
 		var state string
 		var claimed int64
+		var leased sql.NullInt64
 		var result sql.NullString
-		if err := tx.QueryRowContext(ctx, "SELECT state, claimed_at, result FROM claims WHERE key = ?", key).Scan(&state, &claimed, &result); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT state, claimed_at, leased_at, result FROM claims WHERE key = ?", key).Scan(&state, &claimed, &leased, &result); err != nil {
 			return err
 		}
-		c = pipeline.Claim{State: pipeline.ClaimInProgress, ClaimedAt: fromNS(claimed)}
+		c = pipeline.Claim{State: pipeline.ClaimInProgress, ClaimedAt: fromNS(claimed), LeasedAt: fromNS(claimed)}
+		if leased.Valid {
+			c.LeasedAt = fromNS(leased.Int64)
+		}
 		if state == claimDone {
 			c.State = pipeline.ClaimDone
 			if result.Valid && result.String != "" {
@@ -106,6 +110,28 @@ func (s *Store) Claim(ctx context.Context, key string, now time.Time) (pipeline.
 		return pipeline.Claim{}, fmt.Errorf("claim %q: %w", key, err)
 	}
 	return c, nil
+}
+
+// TakeOver restarts the lease of the in-progress claim of key at now when
+// its lease still starts at leasedAt (see pipeline.Claims): one
+// compare-and-set UPDATE, so of concurrent callers that saw the same lease
+// exactly one gets true. The first claim time is kept.
+func (s *Store) TakeOver(ctx context.Context, key string, leasedAt, now time.Time) (bool, error) {
+	var took bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE claims SET leased_at = ?1 WHERE key = ?2 AND state = ?3 AND COALESCE(leased_at, claimed_at) = ?4",
+			ns(now.UTC()), key, claimInProgress, ns(leasedAt.UTC()))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		took = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("take over %q: %w", key, err)
+	}
+	return took, nil
 }
 
 // Complete marks key done with its result (creating the record if it

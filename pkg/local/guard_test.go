@@ -167,3 +167,62 @@ func TestLineage(t *testing.T) {
 		t.Errorf("cleanup %+v %v", st, err)
 	}
 }
+
+// TakeOver is a compare-and-set on the lease: of many attempts that found
+// the same expired claim, exactly one takes it over; the first claim time
+// is kept, and done or released records are never taken over.
+func TestClaimsTakeOver(t *testing.T) {
+	c := newClock()
+	s := openTemp(t, c, Options{})
+	key := "acme/api#42#1#acme/deploy#cd.yml"
+	t1 := c.Now()
+	if got, err := s.Claim(ctx, key, t1); err != nil || got.State != pipeline.ClaimAcquired {
+		t.Fatalf("claim: %+v %v", got, err)
+	}
+	t2 := t1.Add(time.Hour)
+	var wg sync.WaitGroup
+	wins := make(chan bool, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.TakeOver(ctx, key, t1, t2)
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- ok
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	n := 0
+	for ok := range wins {
+		if ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d attempts took the claim over, want exactly 1", n)
+	}
+	got, _ := s.Claim(ctx, key, t2.Add(time.Second))
+	if got.State != pipeline.ClaimInProgress || !got.ClaimedAt.Equal(t1) || !got.LeasedAt.Equal(t2) {
+		t.Fatalf("after takeover: %+v, want in progress, claimed %v, leased %v", got, t1, t2)
+	}
+	// The next takeover must name the new lease.
+	if ok, _ := s.TakeOver(ctx, key, t1, t2.Add(time.Hour)); ok {
+		t.Error("takeover with a stale lease succeeded")
+	}
+	if ok, _ := s.TakeOver(ctx, key, t2, t2.Add(time.Hour)); !ok {
+		t.Error("takeover with the current lease failed")
+	}
+	if err := s.Complete(ctx, key, pipeline.DispatchResult{RunID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Claim(ctx, key, t2)
+	if ok, _ := s.TakeOver(ctx, key, got.LeasedAt, t2.Add(2*time.Hour)); ok {
+		t.Error("a done claim was taken over")
+	}
+	if ok, _ := s.TakeOver(ctx, "missing", t1, t2); ok {
+		t.Error("a missing claim was taken over")
+	}
+}

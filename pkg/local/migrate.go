@@ -102,6 +102,9 @@ CREATE TABLE outcomes (
 ) WITHOUT ROWID;
 CREATE INDEX outcomes_expiry ON outcomes(expires_at);
 `},
+	{"claim leases (takeover of expired in-progress claims)", `
+ALTER TABLE claims ADD COLUMN leased_at INTEGER;
+`},
 }
 
 // SchemaVersion is the schema version this build writes.

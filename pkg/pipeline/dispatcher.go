@@ -63,10 +63,12 @@ func NewDispatcher(c DispatcherConfig) (*Dispatcher, error) {
 //   - the claim is InProgress and younger than the lease: it may belong to
 //     a live attempt; the message is retried after the lease (an Error
 //     with RetryAfter) without searching GitHub;
-//   - the claim is InProgress and older than the lease (a crash or an
-//     ambiguous failure after the POST may have been sent): GitHub is
-//     searched for a workflow_dispatch run created since the claim; if one
-//     exists it is recorded as the result; if not, dispatch;
+//   - the claim is InProgress and its lease has ended (a crash or an
+//     ambiguous failure after the POST may have been sent): the claim is
+//     taken over (Claims.TakeOver, which starts a new lease; an attempt
+//     that loses the takeover retries after the lease), then GitHub is
+//     searched for a workflow_dispatch run created since the first claim;
+//     if one exists it is recorded as the result; if not, dispatch;
 //   - the claim is Acquired: dispatch.
 //
 // After a successful dispatch the target run's lineage is recorded, the
@@ -117,9 +119,26 @@ func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *sl
 		// than search GitHub, because a search cannot tell this item's run
 		// from a run of the same workflow dispatched meanwhile for another
 		// source run, and taking that one would lose this dispatch.
-		if age := now.Sub(claim.ClaimedAt); age < s.c.ClaimLease {
+		leased := claim.LeasedAt
+		if leased.IsZero() {
+			leased = claim.ClaimedAt
+		}
+		if age := now.Sub(leased); age < s.c.ClaimLease {
 			return RetryLater("dispatch "+key, s.c.ClaimLease-age, ErrClaimBusy)
 		}
+		// The holder is presumed dead. Take the claim over atomically,
+		// which starts a new lease: of two attempts that found it expired
+		// (a redelivery while this one is still dispatching), only one
+		// searches and dispatches.
+		took, err := s.c.Claims.TakeOver(ctx, key, leased, now)
+		if err != nil {
+			return fmt.Errorf("take over claim %s: %w", key, err)
+		}
+		if !took {
+			return RetryLater("dispatch "+key, s.c.ClaimLease, ErrClaimBusy)
+		}
+		// Search from the first claim, not from the takeover: any earlier
+		// holder's POST may have created the run, and it may be listed late.
 		res, found, err := s.c.GitHub.FindDispatchedRun(ctx, w.InstallationID, w.Target.Repository, w.Target.Workflow, claim.ClaimedAt)
 		if err != nil {
 			return fmt.Errorf("look for a run dispatched since %s: %w", claim.ClaimedAt.Format(time.RFC3339), err)

@@ -330,3 +330,78 @@ func TestDispatcherClaimStoreDownIsTransient(t *testing.T) {
 		t.Fatalf("err %v dispatches %d", err, len(w.gh.Dispatches()))
 	}
 }
+
+// Two attempts that both find the same in-progress claim past its lease
+// (the item redelivered while the attempt that took over the expired claim
+// is still dispatching: its visibility ran out, or a second copy of the
+// item) must not both search and dispatch: the first to take the claim
+// over starts a new lease, and the second waits for it. Before the
+// takeover was atomic, both searched GitHub (finding nothing: the first
+// dispatch was still in flight) and both dispatched.
+func TestDispatcherExpiredClaimTakenOverOnce(t *testing.T) {
+	w := newWorld(t)
+	claimedAt := w.clock.Now().Add(-pipeline.DefaultClaimLease - time.Minute)
+	w.claims.Set(item.Key(), pipeline.Claim{State: pipeline.ClaimInProgress, ClaimedAt: claimedAt})
+	w.gh.FindFunc = func(string, string, time.Time) (pipeline.DispatchResult, bool, error) {
+		return pipeline.DispatchResult{}, false, nil // the in-flight dispatch is not listed yet
+	}
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	w.gh.DispatchFunc = func(n int, req pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
+		if n == 1 {
+			close(inFlight)
+			<-release
+		}
+		return pipeline.DispatchResult{Attempts: 1, RunID: int64(900 + n)}, nil
+	}
+	first := make(chan error, 1)
+	go func() { first <- w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(2)) }()
+	<-inFlight
+	second := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(1))
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first attempt: %v", err)
+	}
+	if n := len(w.gh.Dispatches()); n != 1 {
+		t.Fatalf("dispatched %d times, want 1", n)
+	}
+	if !errors.Is(second, pipeline.ErrClaimBusy) {
+		t.Errorf("second attempt: err = %v, want ErrClaimBusy", second)
+	}
+	if ra := pipeline.RetryAfterOf(second); ra != pipeline.DefaultClaimLease {
+		t.Errorf("second attempt retries after %v, want the new lease %v", ra, pipeline.DefaultClaimLease)
+	}
+}
+
+// The search after a takeover covers everything since the first claim,
+// and a later takeover of the same claim (the taker died too) still
+// searches from the first claim: the first attempt's run may show up late.
+func TestDispatcherTakeoverSearchesSinceFirstClaim(t *testing.T) {
+	w := newWorld(t)
+	claimedAt := w.clock.Now().Add(-3 * pipeline.DefaultClaimLease)
+	w.claims.Set(item.Key(), pipeline.Claim{State: pipeline.ClaimInProgress, ClaimedAt: claimedAt,
+		LeasedAt: w.clock.Now().Add(-pipeline.DefaultClaimLease - time.Second)})
+	var since []time.Time
+	w.gh.FindFunc = func(_, _ string, s time.Time) (pipeline.DispatchResult, bool, error) {
+		since = append(since, s)
+		return pipeline.DispatchResult{}, false, nil
+	}
+	w.gh.DispatchFunc = func(int, pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
+		return pipeline.DispatchResult{}, &pipelinetest.DispatchError{Message: "connection reset", Tries: 1} // ambiguous
+	}
+	if err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(1)); err == nil {
+		t.Fatal("ambiguous failure: want an error")
+	}
+	cl, _ := w.claims.Get(item.Key())
+	if cl.State != pipeline.ClaimInProgress || !cl.ClaimedAt.Equal(claimedAt) || !cl.LeasedAt.Equal(w.clock.Now()) {
+		t.Fatalf("claim after takeover = %+v, want in progress, first claim %v, leased now", cl, claimedAt)
+	}
+	// Inside the new lease: wait, no search.
+	if err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(2)); !errors.Is(err, pipeline.ErrClaimBusy) {
+		t.Fatalf("inside the new lease: err = %v, want ErrClaimBusy", err)
+	}
+	w.clock.Advance(pipeline.DefaultClaimLease)
+	_ = w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(3))
+	if len(since) != 2 || !since[0].Equal(claimedAt) || !since[1].Equal(claimedAt) {
+		t.Errorf("searched since %v, want twice the first claim time %v", since, claimedAt)
+	}
+}

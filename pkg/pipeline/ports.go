@@ -99,13 +99,25 @@ const (
 type Claim struct {
 	State     ClaimState
 	ClaimedAt time.Time // when the (first) claim was taken
-	Result    DispatchResult
+	// LeasedAt is when the current holder took the claim: ClaimedAt, or
+	// the time of the latest TakeOver. Zero means ClaimedAt.
+	LeasedAt time.Time
+	Result   DispatchResult
 }
 
 // Claims are the idempotency records of dispatches.
 type Claims interface {
 	// Claim takes the record for key, or reports its current state.
 	Claim(ctx context.Context, key string, now time.Time) (Claim, error)
+	// TakeOver takes an in-progress claim from a holder presumed dead (its
+	// lease, started at leasedAt, has ended): when the record of key is
+	// still in progress with that lease start, the lease restarts at now
+	// and TakeOver reports true; ClaimedAt (the first claim) is kept.
+	// Otherwise (another attempt took it over first, or it was completed
+	// or released meanwhile) it changes nothing and reports false. Of any
+	// number of concurrent callers that saw the same lease, at most one
+	// gets true.
+	TakeOver(ctx context.Context, key string, leasedAt, now time.Time) (bool, error)
 	// Complete marks key done with its result.
 	Complete(ctx context.Context, key string, result DispatchResult) error
 	// Release forgets an acquired claim (the dispatch certainly did not

@@ -421,6 +421,29 @@ func (c *Claims) Claim(_ context.Context, key string, now time.Time) (pipeline.C
 	return pipeline.Claim{State: pipeline.ClaimAcquired, ClaimedAt: now}, nil
 }
 
+// TakeOver implements pipeline.Claims.
+func (c *Claims) TakeOver(_ context.Context, key string, leasedAt, now time.Time) (bool, error) {
+	if c.ClaimErr != nil {
+		return false, c.ClaimErr
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.m[key]
+	if !ok || cl.State != pipeline.ClaimInProgress {
+		return false, nil
+	}
+	cur := cl.LeasedAt
+	if cur.IsZero() {
+		cur = cl.ClaimedAt
+	}
+	if !cur.Equal(leasedAt) {
+		return false, nil
+	}
+	cl.LeasedAt = now
+	c.m[key] = cl
+	return true, nil
+}
+
 // Complete implements pipeline.Claims.
 func (c *Claims) Complete(_ context.Context, key string, result pipeline.DispatchResult) error {
 	if c.CompleteErr != nil {
