@@ -54,7 +54,9 @@ type WorkerOptions struct {
 	BatchSize   int           // most messages per Receive; 10
 	Visibility  time.Duration // visibility timeout per receive; 30s (QUEUE_VISIBILITY_TIMEOUT)
 	MaxReceives int           // receives before dead-lettering; 5 (QUEUE_MAX_RECEIVES)
-	// HandlerTimeout bounds one handler call; Visibility.
+	// HandlerTimeout bounds one handler call, counted from the receive of
+	// its message (so with the default the handler's context ends before
+	// the message becomes visible again); Visibility.
 	HandlerTimeout time.Duration
 	// DrainTimeout is how long in-flight handlers may run after ctx is
 	// done before their context is cancelled; 10s.
@@ -182,6 +184,10 @@ loop:
 			}
 			break
 		}
+		// The handlers' deadline counts from before the receive, so that a
+		// handler's context ends no later than its message becomes visible
+		// to other workers again.
+		received := time.Now()
 		msgs, err := q.Receive(ctx, n, o.Visibility)
 		if len(msgs) > n { // a misbehaving consumer: never run more than n
 			for _, m := range msgs[n:] {
@@ -218,7 +224,7 @@ loop:
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
-				o.process(hctx, q, handle, m)
+				o.process(hctx, q, handle, m, received)
 			}()
 		}
 	}
@@ -238,7 +244,7 @@ loop:
 }
 
 // process handles one message and settles it.
-func (o WorkerOptions) process(hctx context.Context, q Consumer, handle func(context.Context, Message) error, m Message) {
+func (o WorkerOptions) process(hctx context.Context, q Consumer, handle func(context.Context, Message) error, m Message, received time.Time) {
 	if m.MaxReceives == 0 {
 		m.MaxReceives = o.MaxReceives
 	}
@@ -250,7 +256,7 @@ func (o WorkerOptions) process(hctx context.Context, q Consumer, handle func(con
 		return
 	}
 
-	err := call(hctx, o.HandlerTimeout, handle, m, log)
+	err := call(hctx, received.Add(o.HandlerTimeout), handle, m, log)
 	switch {
 	case err == nil:
 		o.settle(hctx, log, "ack", func(ctx context.Context) error { return q.Ack(ctx, m.Handle) })
@@ -283,9 +289,9 @@ func (o WorkerOptions) settle(hctx context.Context, log *slog.Logger, what strin
 	}
 }
 
-// call runs handle with a timeout and turns a panic into an error.
-func call(hctx context.Context, timeout time.Duration, handle func(context.Context, Message) error, m Message, log *slog.Logger) (err error) {
-	ctx, cancel := context.WithTimeout(hctx, timeout)
+// call runs handle with a deadline and turns a panic into an error.
+func call(hctx context.Context, deadline time.Time, handle func(context.Context, Message) error, m Message, log *slog.Logger) (err error) {
+	ctx, cancel := context.WithDeadline(hctx, deadline)
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {

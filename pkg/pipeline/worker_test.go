@@ -308,3 +308,51 @@ func TestWorkerLogsCarryCorrelationID(t *testing.T) {
 		t.Errorf("%d message log lines, want at least 4:\n%s", lines, logs.String())
 	}
 }
+
+// stampingConsumer records when each Receive began: the queue hides the
+// messages it returns until at least that time plus the visibility.
+type stampingConsumer struct {
+	*pipelinetest.Queue
+	mu     sync.Mutex
+	starts []time.Time
+}
+
+func (c *stampingConsumer) Receive(ctx context.Context, max int, vis time.Duration) ([]pipeline.Message, error) {
+	start := time.Now()
+	ms, err := c.Queue.Receive(ctx, max, vis)
+	if len(ms) > 0 {
+		c.mu.Lock()
+		c.starts = append(c.starts, start)
+		c.mu.Unlock()
+	}
+	return ms, err
+}
+
+// A handler's context must end no later than its message becomes visible
+// again: otherwise another worker receives the message while the first
+// handler is still running (and, for the dispatcher, still dispatching).
+// The deadline counts from the receive, not from the handler's start.
+func TestWorkerHandlerDeadlineWithinVisibility(t *testing.T) {
+	c := &stampingConsumer{Queue: &pipelinetest.Queue{}}
+	enqueue(t, c.Queue, "a")
+	o := fastOpts(&syncBuffer{})
+	var mu sync.Mutex
+	var deadline time.Time
+	var ok bool
+	h := func(ctx context.Context, _ pipeline.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		deadline, ok = ctx.Deadline()
+		return nil
+	}
+	runUntil(t, c, h, o, func() bool { return len(c.Queue.Acked()) == 1 })
+	c.mu.Lock()
+	visibleAgain := c.starts[0].Add(o.Visibility)
+	c.mu.Unlock()
+	if !ok {
+		t.Fatal("the handler context has no deadline")
+	}
+	if deadline.After(visibleAgain) {
+		t.Errorf("handler deadline %v is after the message becomes visible again (%v)", deadline, visibleAgain)
+	}
+}
