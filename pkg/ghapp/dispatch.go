@@ -61,8 +61,9 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 			body.ReturnRunDetails = github.Ptr(true)
 		}
 		var (
-			details *github.WorkflowDispatchRunDetails
-			found   *pipeline.DispatchResult
+			details  *github.WorkflowDispatchRunDetails
+			found    *pipeline.DispatchResult
+			bodyLost bool
 		)
 		applied := func(ctx context.Context) bool {
 			res, ok := c.resolveAmbiguous(ctx, inst, owner, name, req, started)
@@ -77,10 +78,23 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 			if err != nil {
 				return nil, err
 			}
-			details = nil
-			return in.gh.Do(hr, &details)
+			details, bodyLost = nil, false
+			resp, err := in.gh.Do(hr, &details)
+			if err != nil && resp != nil && resp.Response != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+				// The status arrived, so GitHub applied the dispatch; only
+				// the body (the run details) was lost. Never an error: a
+				// failure would let the caller dispatch again.
+				details, bodyLost = nil, true
+				return resp, nil
+			}
+			return resp, err
 		}})
 		total += n
+		if err == nil && bodyLost && found == nil {
+			if res, ok := c.resolveAmbiguous(ctx, inst, owner, name, req, started); ok {
+				found = &res
+			}
+		}
 		if err == nil && found != nil {
 			found.Attempts = total
 			return *found, nil

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/ghapp"
@@ -383,5 +385,38 @@ func TestDispatchSerialisedPerInstallation(t *testing.T) {
 	}
 	if n := len(e.gh.Dispatches()); n != 9 {
 		t.Errorf("dispatches = %d", n)
+	}
+}
+
+// truncatingTransport cuts the body of every 2xx answer to a dispatch
+// POST: the status arrived (GitHub applied the dispatch), the body did not.
+type truncatingTransport struct{ next http.RoundTripper }
+
+func (t truncatingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err == nil && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/dispatches") && resp.StatusCode/100 == 2 {
+		resp.Body.Close()
+		resp.Body = io.NopCloser(io.MultiReader(strings.NewReader(`{"workflow_run_id":`), iotest.ErrReader(io.ErrUnexpectedEOF)))
+	}
+	return resp, err
+}
+
+// TestDispatchAppliedBodyLost: a 2xx whose body cannot be read means the
+// dispatch was applied. It must not be reported as a permanent failure:
+// the pipeline would release its claim and dead-letter the item, and a
+// replay would dispatch a second time.
+func TestDispatchAppliedBodyLost(t *testing.T) {
+	e := setup(t, nil, ghapp.WithHTTPClient(&http.Client{Transport: truncatingTransport{http.DefaultTransport}, Timeout: 5 * time.Second}),
+		ghapp.WithAppSlug("dispatcher-test"))
+	res, err := e.c.Dispatch(context.Background(), deployReq())
+	if err != nil {
+		t.Fatalf("err = %v (permanent %v), want success: GitHub answered 2xx", err, pipeline.IsPermanent(err))
+	}
+	d := e.gh.Dispatches()
+	if len(d) != 1 || e.gh.Count(dispatchPath) != 1 {
+		t.Fatalf("dispatches %d, POSTs %d; want 1 and 1", len(d), e.gh.Count(dispatchPath))
+	}
+	if res.RunID != d[0].RunID || res.Attempts != 1 {
+		t.Errorf("result %+v, want the dispatched run %d found by a search", res, d[0].RunID)
 	}
 }
