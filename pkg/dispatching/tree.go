@@ -2,7 +2,10 @@ package dispatching
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
@@ -253,8 +256,16 @@ func (c *converter) convert(n ast.Node, at Pos, depth int) *ynode {
 		return out
 	case *ast.SequenceNode:
 		out := &ynode{kind: kindSeq, pos: pos}
-		for _, it := range v.Values {
-			out.items = append(out.items, c.convert(it, pos, depth+1))
+		for i, it := range v.Values {
+			item := c.convert(it, pos, depth+1)
+			// An empty entry ("-" alone) has no text of its own: report
+			// it at its "-".
+			if item.implicit && i < len(v.Entries) && v.Entries[i] != nil {
+				if p := tokenPos(v.Entries[i].Start); p.Line > 0 {
+					item.pos = p
+				}
+			}
+			out.items = append(out.items, item)
 		}
 		return out
 	case *ast.AnchorNode:
@@ -363,40 +374,190 @@ func (c *converter) keyPos(k ast.MapKeyNode) Pos {
 	return nodePos(k)
 }
 
-// keyText returns the text of a mapping key. Scalar keys of any type are
-// their text ("1: x" is the key "1"); a null key is "". ok is false when
-// the key is not a scalar.
-func (c *converter) keyText(k ast.Node) (text string, merge bool, ok bool) {
+// keyText returns the text of a mapping key, as the original service saw it
+// after its YAML library turned the mapping into a JavaScript object: a
+// string key is its text; a key of another core-schema type is its value
+// converted to a string the way JavaScript does ("1: x" and "01: x" are both
+// the key "1", "0x1F" is "31", "1e3" is "1000", "True" is "true", a null key
+// is ""). ok is false when the key is not a scalar; tag is set when the key
+// carries a tag that is not understood.
+func (c *converter) keyText(k ast.Node) (text string, ok bool, badTag string) {
 	switch v := k.(type) {
 	case *ast.MergeKeyNode:
-		return "<<", true, true
+		return "<<", true, ""
 	case *ast.MappingKeyNode:
 		return c.keyText(v.Value)
 	case *ast.AnchorNode:
 		return c.keyText(v.Value)
 	case *ast.TagNode:
-		return c.keyText(v.Value)
+		tag := ""
+		if v.Start != nil {
+			tag = v.Start.Value
+		}
+		raw, isScalar := scalarKeyText(v.Value)
+		if !isScalar {
+			return "", false, ""
+		}
+		switch strings.TrimPrefix(strings.TrimPrefix(tag, "tag:yaml.org,2002:"), "!!") {
+		case "str":
+			return raw, true, ""
+		case "int":
+			return jsKeyString(raw, kindInt), true, ""
+		case "float":
+			return jsKeyString(raw, kindFloat), true, ""
+		case "bool":
+			return jsKeyString(raw, kindBool), true, ""
+		case "null":
+			return "", true, ""
+		}
+		return raw, true, tag
 	case *ast.StringNode:
 		if isQuoted(v.Token) {
-			return v.Value, false, true
+			return v.Value, true, ""
 		}
-		if resolvePlain(v.Value) == kindNull {
-			return "", false, true
-		}
-		return v.Value, false, true
-	case *ast.NullNode:
-		return "", false, true
-	case *ast.BoolNode, *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
-		return v.GetToken().Value, false, true
+	case *ast.NullNode, *ast.BoolNode, *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+	default:
+		return "", false, ""
 	}
-	return "", false, false
+	raw, _ := scalarKeyText(k)
+	return jsKeyString(raw, resolvePlain(raw)), true, ""
+}
+
+// scalarKeyText is the text of a scalar key as written (the value of a
+// quoted scalar).
+func scalarKeyText(k ast.Node) (string, bool) {
+	switch v := k.(type) {
+	case *ast.StringNode:
+		if isQuoted(v.Token) {
+			return v.Value, true
+		}
+		if v.Token != nil {
+			return v.Token.Value, true
+		}
+		return v.Value, true
+	case *ast.NullNode:
+		if tk := v.GetToken(); tk != nil && tk.Type != token.ImplicitNullType {
+			return tk.Value, true
+		}
+		return "", true
+	case *ast.BoolNode, *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+		return v.GetToken().Value, true
+	}
+	return "", false
+}
+
+// jsKeyString converts the text of a plain scalar of the given core-schema
+// kind to the string JavaScript makes of its value when it is used as an
+// object key.
+func jsKeyString(text string, k nodeKind) string {
+	switch k {
+	case kindNull:
+		return ""
+	case kindBool:
+		return strings.ToLower(text)
+	case kindInt:
+		t := text
+		neg := false
+		if t != "" && (t[0] == '+' || t[0] == '-') {
+			neg = t[0] == '-'
+			t = t[1:]
+		}
+		base := 10
+		switch {
+		case strings.HasPrefix(t, "0x"):
+			base, t = 16, t[2:]
+		case strings.HasPrefix(t, "0o"):
+			base, t = 8, t[2:]
+		}
+		n, ok := new(big.Int).SetString(t, base)
+		if !ok {
+			return text
+		}
+		f, _ := new(big.Float).SetInt(n).Float64()
+		if neg {
+			f = -f
+		}
+		return jsNumberString(f)
+	case kindFloat:
+		lower := strings.ToLower(text)
+		switch {
+		case strings.HasSuffix(lower, ".nan"):
+			return "NaN"
+		case strings.HasSuffix(lower, ".inf"):
+			if strings.HasPrefix(text, "-") {
+				return "-Infinity"
+			}
+			return "Infinity"
+		}
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return text
+		}
+		return jsNumberString(f)
+	}
+	return text
+}
+
+// jsNumberString formats f as JavaScript's Number.prototype.toString does
+// (ECMAScript Number::toString with radix 10): the shortest round-tripping
+// digits, in plain notation for exponents from -7 to 20 and in exponential
+// notation ("1e+21", "1.5e-7") outside that range.
+func jsNumberString(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	case f == 0:
+		return "0" // -0 too
+	}
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	// d.ddddde±XX: the shortest digits and the decimal exponent.
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, exp, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	x, _ := strconv.Atoi(exp)
+	k, n := len(digits), x+1
+	switch {
+	case k <= n && n <= 21:
+		return sign + digits + strings.Repeat("0", n-k)
+	case 0 < n && n <= 21:
+		return sign + digits[:n] + "." + digits[n:]
+	case -6 < n && n <= 0:
+		return sign + "0." + strings.Repeat("0", -n) + digits
+	}
+	out := digits[:1]
+	if k > 1 {
+		out += "." + digits[1:]
+	}
+	es := "+"
+	if n-1 < 0 {
+		es = "-"
+	}
+	return sign + out + "e" + es + strconv.Itoa(abs(n-1))
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func (c *converter) entry(out *ynode, mv *ast.MappingValueNode, seen map[string]Pos, depth int) {
 	kp := c.keyPos(mv.Key)
-	key, _, ok := c.keyText(mv.Key)
+	key, ok, badTag := c.keyText(mv.Key)
 	if !ok {
 		c.errorf(kp, RuleUnsupportedYAML, "a mapping key must be plain text, not a list, mapping or alias")
+		return
+	}
+	if badTag != "" {
+		c.errorf(kp, RuleUnsupportedYAML, "unsupported tag %s on a key; remove it", badTag)
 		return
 	}
 	if first, dup := seen[key]; dup {
