@@ -8,7 +8,9 @@ func decode(root *ynode) *Config {
 	if root == nil || root.kind != kindMap {
 		return cfg
 	}
-	if v := root.get("version"); v != nil && v.kind == kindInt {
+	if v := root.get("version"); v != nil {
+		// The schema only lets the number 1 through, in any notation
+		// (1, 0x1, 1.0: JSON Schema compares numbers by value).
 		cfg.Version = 1
 	}
 	for _, r := range seq(root.get("outbound")) {

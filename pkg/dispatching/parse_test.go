@@ -330,6 +330,14 @@ func TestParseConformance(t *testing.T) {
 			t.Fatalf("got %+v %s", cfg, dumpDiags(ds))
 		}
 	})
+	t.Run("version 1 in any numeric notation", func(t *testing.T) {
+		for _, v := range []string{"1", "1.0", "0x1", "+1", "!!int 1"} {
+			cfg, ds := Parse("dispatching.yml", []byte("version: "+v+"\n"))
+			if cfg == nil || cfg.Version != 1 {
+				t.Errorf("version: %s: got %+v %s", v, cfg, dumpDiags(ds))
+			}
+		}
+	})
 	t.Run("document markers and a BOM are fine", func(t *testing.T) {
 		if cfg, ds := Parse("dispatching.yml", []byte("\xef\xbb\xbf---\noutbound: []\n...\n")); cfg == nil {
 			t.Fatalf("rejected: %s", dumpDiags(ds))
