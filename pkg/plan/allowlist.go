@@ -18,12 +18,25 @@ type Allowlist struct {
 func ParseAllowlist(raw string) Allowlist {
 	var items []string
 	for _, part := range strings.Split(raw, ",") {
-		item := strings.ToLower(strings.TrimSpace(part))
+		item := strings.ToLower(strings.TrimFunc(part, isJSSpace))
 		if item != "" {
 			items = append(items, item)
 		}
 	}
 	return Allowlist{Items: items}
+}
+
+// isJSSpace reports whether r is whitespace for JavaScript's
+// String.prototype.trim (WhiteSpace and LineTerminator), which the original
+// used on allowlist items. It differs from unicode.IsSpace on U+FEFF (a
+// byte-order mark, trimmed) and U+0085 (not trimmed): an item made of U+0085
+// alone stays an item, so the list is not silently empty (fail-open).
+func isJSSpace(r rune) bool {
+	switch r {
+	case '\t', '\n', '\v', '\f', '\r', ' ', 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff:
+		return true
+	}
+	return r >= 0x2000 && r <= 0x200a
 }
 
 // Allows reports whether v (compared lower-cased) passes the allowlist: the

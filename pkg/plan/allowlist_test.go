@@ -16,6 +16,11 @@ func TestParseAllowlist(t *testing.T) {
 		{" , ,", nil},
 		{"Org/Repo", []string{"org/repo"}},
 		{" a , B ,, c* ", []string{"a", "b", "c*"}},
+		// Items are trimmed of JavaScript's whitespace, as in the original:
+		// a byte-order mark and no-break spaces are trimmed, U+0085 is not.
+		{"\ufeffOrg/Repo\u00a0,\u3000", []string{"org/repo"}},
+		{"\u0085", []string{"\u0085"}},
+		{"\t\v\f\r\n\u2028\u2029", nil},
 	}
 	for _, tt := range tests {
 		got := ParseAllowlist(tt.raw).Items
