@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
@@ -49,6 +50,10 @@ func Parse(file string, data []byte) (cfg *Config, diags []Diagnostic) {
 	if err != nil {
 		var se *yaml.SyntaxError
 		if errors.As(err, &se) {
+			if strings.Contains(se.Message, "character '\t'") {
+				// The parser's own words show a raw tab between quotes.
+				return nil, errAt(tokenPos(se.Token), RuleSyntax, "invalid YAML: a tab character cannot indent YAML; indent with spaces")
+			}
 			return nil, errAt(tokenPos(se.Token), RuleSyntax, "invalid YAML: %s", se.Message)
 		}
 		return nil, errAt(Pos{1, 1}, RuleSyntax, "invalid YAML: %v", err)

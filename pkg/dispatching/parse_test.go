@@ -97,7 +97,7 @@ func TestParseErrors(t *testing.T) {
 		{"version string", "version: \"1\"\n", []want{{1, 10, RuleVersion, `got the string "1"`}}},
 		{"multi-document", "outbound: []\n---\ninbound: []\n", []want{{2, 1, RuleMultipleDocuments, `a second YAML document starts here`}}},
 		{"multi-document trailing empty", "outbound: []\n---\n", []want{{2, 1, RuleMultipleDocuments, `exactly one document`}}},
-		{"tab indentation", "outbound:\n\t- source: {workflow: a}\n", []want{{2, 1, RuleSyntax, `invalid YAML`}}},
+		{"tab indentation", "outbound:\n\t- source: {workflow: a}\n", []want{{2, 1, RuleSyntax, `invalid YAML: a tab character cannot indent YAML; indent with spaces`}}},
 		{"syntax error", "outbound: [a, b\n", []want{{1, 11, RuleSyntax, `invalid YAML: sequence end token ']' not found`}}},
 		{"top-level list", "- outbound\n", []want{{1, 1, RuleType, `the top level must be a mapping with outbound and/or inbound rules, got a list`}}},
 		{"top-level scalar", "hello\n", []want{{1, 1, RuleType, `the top level must be a mapping with outbound and/or inbound rules, got the string "hello"`}}},
