@@ -14,7 +14,7 @@ The scripts are also committed under completions/ in the repository.`,
 		Example: `  dispatcher completion bash > /etc/bash_completion.d/dispatcher
   dispatcher completion zsh > "${fpath[1]}/_dispatcher"
   dispatcher completion fish > ~/.config/fish/completions/dispatcher.fish`,
-		Args:      cobra.ExactArgs(1),
+		Args:      usageExactlyOne("SHELL", "bash, zsh, fish or powershell"),
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root := cmd.Root()

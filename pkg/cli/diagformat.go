@@ -98,14 +98,43 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 		if !ok {
 			continue
 		}
+		line, col := diagExcerpt(line, d.Column)
 		num := fmt.Sprintf("%d", d.Line)
 		pad := strings.Repeat(" ", len(num))
 		fmt.Fprintf(&b, "%s %s\n", pad, st.gutter.Render("|"))
 		fmt.Fprintf(&b, "%s %s %s\n", num, st.gutter.Render("|"), line)
-		fmt.Fprintf(&b, "%s %s %s\n", pad, st.gutter.Render("|"), st.caret.Render(diagCaret(line, d.Column)))
+		fmt.Fprintf(&b, "%s %s %s\n", pad, st.gutter.Render("|"), st.caret.Render(diagCaret(line, col)))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// diagExcerptWidth is the most characters of a source line shown under a
+// diagnostic; a longer line (a minified file, a 64 KiB line) is cut around
+// the column with "…" so one finding never floods the terminal.
+const diagExcerptWidth = 160
+
+// diagExcerpt returns the part of line to show and the 1-based column of
+// the finding within it.
+func diagExcerpt(line string, column int) (string, int) {
+	runes := []rune(line)
+	if len(runes) <= diagExcerptWidth {
+		return line, column
+	}
+	start := 0
+	if column-1 > diagExcerptWidth/2 {
+		start = min(column-1-diagExcerptWidth/4, len(runes)-diagExcerptWidth)
+	}
+	end := min(start+diagExcerptWidth, len(runes))
+	out := string(runes[start:end])
+	if start > 0 {
+		out = "…" + out
+		column = column - start + 1
+	}
+	if end < len(runes) {
+		out += "…"
+	}
+	return out, column
 }
 
 // diagOneLine keeps a message on its header line: line breaks become spaces.

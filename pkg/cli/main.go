@@ -64,12 +64,11 @@ func (s Streams) Env(name string) string {
 }
 
 // Color reports whether output to a stream with the given TTY state may be
-// coloured: only on a terminal, never when NO_COLOR is set (to anything).
+// coloured: only on a terminal, never when NO_COLOR is set to a non-empty
+// value (https://no-color.org).
 func (s Streams) Color(tty bool) bool {
-	if s.Getenv != nil {
-		if _, ok := s.Getenv("NO_COLOR"); ok {
-			return false
-		}
+	if s.Env("NO_COLOR") != "" {
+		return false
 	}
 	return tty
 }
@@ -118,8 +117,8 @@ func Main(ctx context.Context, args []string, s Streams, info BuildInfo) int {
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	err := root.ExecuteContext(ctx)
-	return exitCode(err, s.Err)
+	cmd, err := root.ExecuteContextC(ctx)
+	return exitCode(usageRewrite(cmd, err), s.Err)
 }
 
 // exitCode classifies err once and prints it (if it was not printed yet).

@@ -66,15 +66,15 @@ cost.`,
 
   # GitHub Enterprise Server
   GITHUB_API_URL=https://ghe.example.com/api/v3 dispatcher plan --repo acme/api --run 123`,
-		Args: cobra.NoArgs,
+		Args: usageNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPlan(cmd.Context(), s, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.repo, "repo", "", "source repository OWNER/NAME (required)")
-	f.StringVar(&o.run, "run", "", "workflow run id, as in .../actions/runs/ID (required)")
-	f.StringVar(&o.format, "format", "text", "output format: text or json")
+	f.StringVar(&o.repo, "repo", "", "source repository `OWNER/NAME` (required)")
+	f.StringVar(&o.run, "run", "", "workflow run `ID`, as in .../actions/runs/ID (required)")
+	f.StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
 	_ = cmd.MarkFlagRequired("repo")
 	_ = cmd.MarkFlagRequired("run")
 	return cmd

@@ -88,7 +88,7 @@ missing store. SQS (the AWS runtime) is not supported yet.`,
 
   # the five oldest dead letters of the targets queue of another store
   dispatcher replay-dlq --db /var/lib/dispatcher/dispatcher.db --queue targets --limit 5 --yes`,
-		Args: cobra.NoArgs,
+		Args: usageNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("inspect") {
 				if o.yes {
@@ -100,16 +100,17 @@ missing store. SQS (the AWS runtime) is not supported yet.`,
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.db, "db", "", "store file (default: DISPATCHER_DB, else ./dispatcher.db)")
-	pf.StringVar(&o.queue, "queue", "all", "queue whose dead letters to use: requests, targets or all")
-	pf.StringVar(&o.format, "format", "text", "output format: text or json")
+	pf.StringVar(&o.db, "db", "", "`PATH` of the store file (default: DISPATCHER_DB, else ./dispatcher.db)")
+	pf.StringVar(&o.queue, "queue", "all", "`QUEUE` whose dead letters to use: requests, targets or all")
+	pf.StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
 	f := cmd.Flags()
-	f.StringVar(&o.deliveryID, "delivery-id", "", "only messages of this webhook delivery (X-GitHub-Delivery)")
-	f.StringVar(&o.target, "target", "", "only work items for OWNER/NAME or OWNER/NAME:WORKFLOW")
-	f.Int64SliceVar(&o.ids, "id", nil, "only the message with this id (repeatable, or comma-separated)")
-	f.IntVar(&o.limit, "limit", 0, "at most N messages, oldest dead letters first (0 = all)")
+	f.StringVar(&o.deliveryID, "delivery-id", "", "only messages of this webhook delivery `ID` (X-GitHub-Delivery)")
+	f.StringVar(&o.target, "target", "", "only work items for `OWNER/NAME[:WORKFLOW]`")
+	f.Int64SliceVar(&o.ids, "id", nil, "only the message with this `ID` (repeatable, or comma-separated)")
+	f.Lookup("id").DefValue = "" // no "(default [])" in the help
+	f.IntVar(&o.limit, "limit", 0, "at most `N` messages, oldest dead letters first (0 = all)")
 	f.BoolVar(&o.yes, "yes", false, "move the matching messages back to their queue (default: dry run)")
-	f.Int64Var(&o.inspect, "inspect", 0, "show one dead letter in full (same as the inspect subcommand)")
+	f.Int64Var(&o.inspect, "inspect", 0, "show the dead letter `ID` in full (same as the inspect subcommand)")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "inspect ID",
 		Short: "Show one dead-lettered message in full",
@@ -118,7 +119,7 @@ redrive counts, last error, the times it was enqueued, last received and
 dead-lettered, and its body (pretty-printed JSON). Nothing is changed.`,
 		Example: `  dispatcher replay-dlq inspect 42
   dispatcher replay-dlq inspect 42 --format json | jq .body`,
-		Args: cobra.ExactArgs(1),
+		Args: usageExactlyOne("message ID", "a number from the listing of dispatcher replay-dlq"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
@@ -172,8 +173,9 @@ func openReplayStore(ctx context.Context, s Streams, o *replayOptions) (*local.S
 	default:
 		return nil, usageErrorf("--format: unknown format %q (expected text or json)", o.format)
 	}
-	path := o.db
+	path, source := o.db, "--db"
 	if path == "" {
+		source = "DISPATCHER_DB"
 		cfg, err := settings.Load(s.Getenv)
 		if err != nil {
 			return nil, &UsageError{Err: err}
@@ -188,16 +190,19 @@ func openReplayStore(ctx context.Context, s Streams, o *replayOptions) (*local.S
 	case errors.Is(err, os.ErrNotExist):
 		return nil, usageErrorf("no store at %s (use --db or DISPATCHER_DB to name the file serve uses; replay-dlq never creates one)", path)
 	case err != nil:
-		return nil, &UsageError{Err: fmt.Errorf("store: %w", err)}
+		return nil, usageErrorf("%s %s: %v", source, path, validateFSCause(err))
+	case st.IsDir():
+		return nil, usageErrorf("%s %s: is a directory (expected the SQLite store file of dispatcher serve)", source, path)
 	case !st.Mode().IsRegular():
-		return nil, usageErrorf("store %s is not a file", path)
+		return nil, usageErrorf("%s %s: not a regular file (expected the SQLite store file of dispatcher serve)", source, path)
+	case st.Size() == 0:
+		// SQLite would take an empty file for an empty database and
+		// write a schema into it.
+		return nil, usageErrorf("%s %s: the file is empty, not a store (expected the SQLite store file of dispatcher serve)", source, path)
 	}
 	store, err := local.Open(ctx, path, local.Options{})
 	if err != nil {
-		if errors.Is(err, local.ErrSchemaTooNew) || strings.Contains(err.Error(), "not a database") {
-			return nil, &UsageError{Err: err}
-		}
-		return nil, err
+		return nil, storeOpenError(source, path, err)
 	}
 	return store, nil
 }

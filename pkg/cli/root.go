@@ -19,9 +19,10 @@ the operator's guardrails permit.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &UsageError{Err: err}
-	})
+	root.SetFlagErrorFunc(usageFlagError)
+	// dispatcher --version, as gh and terraform have; same line as "dispatcher version".
+	root.Version = info.Version
+	root.SetVersionTemplate(versionLine(info) + "\n")
 	root.AddCommand(
 		newVersionCmd(s, info),
 		newCompletionCmd(s),

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/app"
+	"github.com/dispatcher-dev/dispatcher/pkg/local"
 	"github.com/dispatcher-dev/dispatcher/pkg/settings"
 )
 
@@ -54,22 +58,24 @@ dispatch (docs/serve.md).`,
 
   # show the effective configuration (secrets redacted) and exit
   dispatcher serve --print-config`,
-		Args: cobra.NoArgs,
+		Args: usageNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := settings.Load(s.Getenv)
 			if err != nil {
 				return &UsageError{Err: err}
 			}
+			dbSource := "DISPATCHER_DB"
 			if cmd.Flags().Changed("db") {
 				if strings.TrimSpace(db) == "" {
 					return usageErrorf("--db must not be empty")
 				}
 				st.DBPath = db
+				dbSource = "--db"
 			}
 			if !cmd.Flags().Changed("addr") {
 				addr = net.JoinHostPort(defaultServeHost, strconv.Itoa(st.Port))
-			} else if _, _, err := net.SplitHostPort(addr); err != nil {
-				return usageErrorf("--addr %q: want HOST:PORT (e.g. 127.0.0.1:3000 or :8080): %w", addr, err)
+			} else if err := serveCheckAddr(addr); err != nil {
+				return err
 			}
 			if printConfig {
 				return printServeConfig(s.Out, st, addr)
@@ -77,12 +83,17 @@ dispatch (docs/serve.md).`,
 			if missing := st.MissingFor(settings.ModeServe); len(missing) > 0 {
 				return &UsageError{Err: missingServeError(missing)}
 			}
+			if err := serveCheckDB(dbSource, st.DBPath); err != nil {
+				return err
+			}
 
 			logger := slog.New(slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: st.SlogLevel()}))
 			ctx := cmd.Context()
 			l, err := app.NewLocal(ctx, st, app.BuildInfo(info), logger)
 			if err != nil {
-				return err // an *app.ConfigError is a usage error (exit 2)
+				// An *app.ConfigError is a usage error (exit 2), and so is
+				// a file that is not a SQLite database.
+				return storeOpenError(dbSource, st.DBPath, err)
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -97,6 +108,53 @@ dispatch (docs/serve.md).`,
 	f.StringVar(&db, "db", "", "`PATH` of the SQLite store (default DISPATCHER_DB, ./dispatcher.db)")
 	f.BoolVar(&printConfig, "print-config", false, "print every setting (secrets redacted) and exit")
 	return cmd
+}
+
+// serveCheckAddr checks --addr before anything is opened: HOST:PORT with a
+// port from 0 to 65535 (0 picks a free port).
+func serveCheckAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("--addr %q: expected HOST:PORT (e.g. 127.0.0.1:3000 or :8080)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+		return usageErrorf("--addr %q: the port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+// serveCheckDB checks the store path before it is opened, so that a
+// directory or a missing folder is one plain line (exit 2) rather than
+// SQLite's "unable to open database file (14)". source names where the path
+// came from: --db or DISPATCHER_DB.
+func serveCheckDB(source, path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return usageErrorf("%s %s: is a directory (expected the path of the SQLite store file; serve creates it if missing)", source, path)
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return usageErrorf("%s %s: %v", source, path, validateFSCause(err))
+	}
+	dir := filepath.Dir(path)
+	if dst, err := os.Stat(dir); err != nil || !dst.IsDir() {
+		return usageErrorf("%s %s: folder %s does not exist (serve creates the store file, not its folder)", source, path, dir)
+	}
+	return nil
+}
+
+// storeOpenError classifies an error opening the store at path: a file that
+// is not a SQLite database (or one from a newer dispatcher) is a usage
+// error naming where the path came from; anything else is returned as is.
+func storeOpenError(source, path string, err error) error {
+	switch {
+	case strings.Contains(err.Error(), "not a database"):
+		return usageErrorf("%s %s: not a SQLite database (expected the store file of dispatcher serve)", source, path)
+	case errors.Is(err, local.ErrSchemaTooNew):
+		return &UsageError{Err: fmt.Errorf("%s %s: %w", source, path, err)}
+	}
+	return err
 }
 
 // missingServeError is the one message naming everything serve lacks.

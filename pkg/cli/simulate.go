@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +16,10 @@ import (
 
 // maxEventSize caps a webhook payload read by --event (GitHub's own cap).
 const maxEventSize = 25 << 20
+
+// simulateConclusions are the conclusions GitHub gives a completed workflow
+// run; --conclusion takes one of them.
+var simulateConclusions = []string{"success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required", "stale", "startup_failure"}
 
 type simulateOptions struct {
 	world      string
@@ -50,21 +54,21 @@ walk stops at DISPATCH_MAX_CHAIN_DEPTH).`,
 		Example: `  dispatcher simulate --world examples/world --repo acme/api --workflow ci.yml
   dispatcher simulate --world examples/world --repo acme/api --workflow ci.yml --follow --format mermaid
   dispatcher simulate --world ~/src/acme --event payload.json --format json`,
-		Args: cobra.NoArgs,
+		Args: usageNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSimulate(cmd, s, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.world, "world", "", "folder of repositories: DIR/<owner>/<repo>/dispatching.yml (required)")
-	f.StringVar(&o.event, "event", "", `workflow_run webhook payload file ("-" for stdin)`)
-	f.StringVar(&o.repo, "repo", "", "source repository OWNER/NAME (synthesised event)")
-	f.StringVar(&o.workflow, "workflow", "", "source workflow file, e.g. ci.yml (synthesised event)")
-	f.StringVar(&o.branch, "branch", "", "head branch of the synthesised run (default: the repository's default branch)")
-	f.StringVar(&o.conclusion, "conclusion", "success", "conclusion of the synthesised run")
-	f.StringVar(&o.sha, "sha", "", "head SHA of the synthesised run (default: a stable fake)")
+	f.StringVar(&o.world, "world", "", "folder of repositories: `DIR`/<owner>/<repo>/dispatching.yml (required)")
+	f.StringVar(&o.event, "event", "", "workflow_run webhook payload `FILE` (\"-\" for stdin)")
+	f.StringVar(&o.repo, "repo", "", "source repository `OWNER/NAME` (synthesised event)")
+	f.StringVar(&o.workflow, "workflow", "", "source workflow `FILE`, e.g. ci.yml (synthesised event)")
+	f.StringVar(&o.branch, "branch", "", "head `BRANCH` of the synthesised run (default: the repository's default branch)")
+	f.StringVar(&o.conclusion, "conclusion", "success", "`CONCLUSION` of the synthesised run: "+usageJoinOr(simulateConclusions))
+	f.StringVar(&o.sha, "sha", "", "head `SHA` of the synthesised run (default: a stable fake)")
 	f.BoolVar(&o.follow, "follow", false, "expand dispatched targets transitively, as if each dispatched run succeeded")
-	f.StringVar(&o.format, "format", "text", "output format: text, json or mermaid")
+	f.StringVar(&o.format, "format", "text", "output `FORMAT`: text, json or mermaid")
 	_ = cmd.MarkFlagRequired("world")
 	cmd.MarkFlagsMutuallyExclusive("event", "repo")
 	cmd.MarkFlagsMutuallyExclusive("event", "workflow")
@@ -83,6 +87,9 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 	if o.repo != "" && strings.Count(o.repo, "/") != 1 {
 		return usageErrorf("--repo %q: expected OWNER/NAME", o.repo)
 	}
+	if !slices.Contains(simulateConclusions, o.conclusion) {
+		return usageErrorf("--conclusion %q: expected one of GitHub's run conclusions: %s", o.conclusion, usageJoinOr(simulateConclusions))
+	}
 	cfg, err := settings.Load(s.Getenv)
 	if err != nil {
 		return &UsageError{Err: err}
@@ -90,13 +97,13 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 	policy := cfg.Policy()
 	w, err := world.Load(o.world)
 	if err != nil {
-		return &UsageError{Err: fmt.Errorf("--world: %w", err)}
+		return &UsageError{Err: fmt.Errorf("--world %w", err)}
 	}
 	var ev plan.Event
 	if o.event != "" {
 		data, err := readInput(s, o.event, maxEventSize)
 		if err != nil {
-			return &UsageError{Err: fmt.Errorf("--event: %w", err)}
+			return &UsageError{Err: fmt.Errorf("--event %w", err)}
 		}
 		ev, err = plan.ParseEvent(data)
 		if err != nil {
@@ -134,28 +141,38 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 	return nil
 }
 
-// readInput reads a file, or stdin for "-", refusing more than limit bytes.
+// readInput reads a webhook payload file, or stdin for "-", refusing more
+// than limit bytes. Errors start with the name: "payload.json: is a
+// directory (expected a workflow_run webhook payload file)".
 func readInput(s Streams, name string, limit int64) ([]byte, error) {
 	var r io.Reader
+	what := "the file"
 	if name == "-" {
 		r = s.In
+		what = "standard input"
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", name, validateFSCause(err))
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("%s: is a directory (expected a workflow_run webhook payload file)", name)
+		}
 		r = f
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%s: no standard input", name)
 	}
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, validateFSCause(err))
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
+		return nil, fmt.Errorf("%s: %s is larger than %d MiB, GitHub's limit for a webhook payload", name, what, limit>>20)
 	}
 	if len(data) == 0 {
-		return nil, errors.New(name + ": empty")
+		return nil, fmt.Errorf("%s: %s is empty (expected a workflow_run webhook payload)", name, what)
 	}
 	return data, nil
 }

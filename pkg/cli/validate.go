@@ -70,10 +70,10 @@ file, unreadable directory, no dispatching.yml in a directory).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", diagFormatText, "output format: "+strings.Join(diagFormats, ", "))
+	f.StringVar(&o.format, "format", diagFormatText, "output `FORMAT`: "+usageJoinOr(diagFormats))
 	f.BoolVar(&o.strict, "strict", false, "exit 1 on warnings too")
-	f.StringVar(&o.repo, "repo", "", "OWNER/NAME of the repository that holds the file, for the self-dispatch check (one PATH only)")
-	f.StringVar(&o.world, "world", "", "folder of repositories (DIR/<owner>/<repo>/) to run the cross-repository checks on")
+	f.StringVar(&o.repo, "repo", "", "`OWNER/NAME` of the repository that holds the file, for the self-dispatch check (one PATH only)")
+	f.StringVar(&o.world, "world", "", "folder of repositories (`DIR`/<owner>/<repo>/) to run the cross-repository checks on")
 	_ = cmd.MarkFlagDirname("world")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(diagFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -101,7 +101,7 @@ type validatedFile struct {
 
 func runValidate(s Streams, o *validateOptions) error {
 	if !slices.Contains(diagFormats, o.format) {
-		return usageErrorf("--format: unknown format %q (expected %s)", o.format, strings.Join(diagFormats, ", "))
+		return usageErrorf("--format: unknown format %q (expected %s)", o.format, usageJoinOr(diagFormats))
 	}
 	if o.repo != "" {
 		if owner, name, ok := strings.Cut(o.repo, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
@@ -118,7 +118,7 @@ func runValidate(s Streams, o *validateOptions) error {
 	if o.world != "" {
 		var err error
 		if w, err = world.Load(o.world); err != nil {
-			return &UsageError{Err: fmt.Errorf("validate --world: %w", err)}
+			return &UsageError{Err: fmt.Errorf("validate: --world %w", err)}
 		}
 	}
 	inputs, err := validateWorldInputs(s, w, o.paths)

@@ -15,12 +15,11 @@ func newVersionCmd(s Streams, info BuildInfo) *cobra.Command {
 		Short: "Print build information",
 		Example: `  dispatcher version
   dispatcher version --format json`,
-		Args: cobra.NoArgs,
+		Args: usageNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch format {
 			case "text":
-				fmt.Fprintf(s.Out, "dispatcher %s (commit %s, built %s, %s %s/%s)\n",
-					info.Version, info.Commit, info.Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+				fmt.Fprintln(s.Out, versionLine(info))
 				return nil
 			case "json":
 				enc := json.NewEncoder(s.Out)
@@ -35,6 +34,12 @@ func newVersionCmd(s Streams, info BuildInfo) *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	cmd.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text or json")
 	return cmd
+}
+
+// versionLine is the text form of the build information.
+func versionLine(info BuildInfo) string {
+	return fmt.Sprintf("dispatcher %s (commit %s, built %s, %s %s/%s)",
+		info.Version, info.Commit, info.Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

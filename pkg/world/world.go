@@ -78,15 +78,15 @@ type Workflow struct {
 func Load(dir string) (*World, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("world folder: %w", err)
+		return nil, loadError(err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("world folder %s: not a directory (expected DIR/<owner>/<repo>/dispatching.yml)", dir)
+		return nil, fmt.Errorf("%s: not a directory (expected a folder of repositories, DIR/<owner>/<repo>/dispatching.yml)", dir)
 	}
 	w := &World{Dir: dir, repos: map[string]*Repo{}}
 	owners, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("world folder: %w", err)
+		return nil, loadError(err)
 	}
 	for _, o := range owners {
 		if !o.IsDir() || strings.HasPrefix(o.Name(), ".") {
@@ -94,7 +94,7 @@ func Load(dir string) (*World, error) {
 		}
 		repos, err := os.ReadDir(filepath.Join(dir, o.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("world folder: %w", err)
+			return nil, loadError(err)
 		}
 		for _, r := range repos {
 			if !r.IsDir() || strings.HasPrefix(r.Name(), ".") {
@@ -108,9 +108,20 @@ func Load(dir string) (*World, error) {
 		}
 	}
 	if len(w.repos) == 0 {
-		return nil, fmt.Errorf("world folder %s: no repositories found (expected DIR/<owner>/<repo>/dispatching.yml)", dir)
+		return nil, fmt.Errorf("%s: no repositories found (expected DIR/<owner>/<repo>/dispatching.yml)", dir)
 	}
 	return w, nil
+}
+
+// loadError names the path that could not be read and the cause, without
+// the system call ("nowhere: no such file or directory", not "stat nowhere:
+// ..."); the caller says which flag or folder it was.
+func loadError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
 }
 
 // Repos returns the repositories sorted by full name.
@@ -230,7 +241,7 @@ func (r *Repo) readWorkflows() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("world folder: %w", err)
+		return loadError(err)
 	}
 	r.HasWorkflowsDir = true
 	for _, e := range entries {
