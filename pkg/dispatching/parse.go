@@ -65,14 +65,24 @@ func Parse(file string, data []byte) (cfg *Config, diags []Diagnostic) {
 		}
 		docs = append(docs, d)
 	}
-	if len(docs) > 1 {
-		p := tokenPos(docs[1].Start)
-		if p.Line == 0 {
-			p = nodePos(docs[1].Body)
+	second, header, multi := secondDocument(data)
+	if !multi && len(docs) > 1 {
+		second, header, multi = tokenPos(docs[1].Start), true, true
+		if second.Line == 0 {
+			second, header = nodePos(docs[1].Body), false
 		}
-		diags = append(diags, errAt(p, RuleMultipleDocuments, "a second YAML document starts here; dispatching.yml must hold exactly one document (remove this ---)")...)
+	}
+	if multi {
+		msg := "a second YAML document starts here; dispatching.yml must hold exactly one document (remove this ---)"
+		if !header {
+			msg = "a second YAML document starts here, after the document end marker (...); dispatching.yml must hold exactly one document"
+		}
+		diags = append(diags, errAt(second, RuleMultipleDocuments, "%s", msg)...)
 	}
 	if len(docs) == 0 || docs[0].Body == nil {
+		if multi {
+			return nil, SortDiagnostics(diags)
+		}
 		diags = append(diags, errAt(Pos{1, 1}, RuleEmptyDocument, "the file has no content (only whitespace or comments); the top level must be a mapping with outbound and/or inbound rules")...)
 		return nil, SortDiagnostics(diags)
 	}

@@ -97,6 +97,8 @@ func TestParseErrors(t *testing.T) {
 		{"version string", "version: \"1\"\n", []want{{1, 10, RuleVersion, `got the string "1"`}}},
 		{"multi-document", "outbound: []\n---\ninbound: []\n", []want{{2, 1, RuleMultipleDocuments, `a second YAML document starts here`}}},
 		{"multi-document trailing empty", "outbound: []\n---\n", []want{{2, 1, RuleMultipleDocuments, `exactly one document`}}},
+		{"document after a document end marker", "outbound: []\n...\ninbound: []\n", []want{{3, 1, RuleMultipleDocuments, `after the document end marker (...); dispatching.yml must hold exactly one document`}}},
+		{"empty document before the content", "---\n---\noutbound: []\n", []want{{2, 1, RuleMultipleDocuments, `exactly one document (remove this ---)`}}},
 		{"tab indentation", "outbound:\n\t- source: {workflow: a}\n", []want{{2, 1, RuleSyntax, `invalid YAML: a tab character cannot indent YAML; indent with spaces`}}},
 		{"syntax error", "outbound: [a, b\n", []want{{1, 11, RuleSyntax, `invalid YAML: sequence end token ']' not found`}}},
 		{"top-level list", "- outbound\n", []want{{1, 1, RuleType, `the top level must be a mapping with outbound and/or inbound rules, got a list`}}},
@@ -335,6 +337,18 @@ func TestParseConformance(t *testing.T) {
 			cfg, ds := Parse("dispatching.yml", []byte("version: "+v+"\n"))
 			if cfg == nil || cfg.Version != 1 {
 				t.Errorf("version: %s: got %+v %s", v, cfg, dumpDiags(ds))
+			}
+		}
+	})
+	t.Run("one document with markers, directives and comments", func(t *testing.T) {
+		for _, src := range []string{
+			"%YAML 1.2\n---\noutbound: []\n...\n# end\n",
+			"outbound: []\n...\n...\n",
+			"--- # start\noutbound: []\n... # end\n",
+			"outbound:\n  - source: {workflow: ci.yml}\n    targets:\n      - repository: a\n        workflow: w\n        inputs:\n          note: |\n            ---\n            ...\n            x\n",
+		} {
+			if cfg, ds := Parse("dispatching.yml", []byte(src)); cfg == nil {
+				t.Errorf("%q rejected: %s", src, dumpDiags(ds))
 			}
 		}
 	})
