@@ -136,7 +136,13 @@ type Client struct {
 	mutations map[int64]chan struct{}
 	repoInst  map[string]repoInstallation
 	contents  map[string]*contentEntry
-	botLogin  string
+
+	// attributed are the runs earlier Dispatch calls got as their result
+	// (run id -> when), so that the run search inside Dispatch never takes
+	// another dispatch's run for its own.
+	attrMu     sync.Mutex
+	attributed map[int64]time.Time
+	botLogin   string
 
 	// noRunDetails remembers that the server rejected return_run_details
 	// (a Client talks to one host, so this is per host).
@@ -204,15 +210,16 @@ func New(appID int64, privateKeyPEM []byte, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("ghapp: GITHUB_API_URL %q is not an http(s) URL", o.baseURL)
 	}
 	c := &Client{
-		opts:      o,
-		clock:     o.clock,
-		base:      base,
-		host:      base.Host,
-		appID:     appID,
-		installs:  map[int64]*installation{},
-		mutations: map[int64]chan struct{}{},
-		repoInst:  map[string]repoInstallation{},
-		contents:  map[string]*contentEntry{},
+		opts:       o,
+		clock:      o.clock,
+		base:       base,
+		host:       base.Host,
+		appID:      appID,
+		installs:   map[int64]*installation{},
+		mutations:  map[int64]chan struct{}{},
+		repoInst:   map[string]repoInstallation{},
+		contents:   map[string]*contentEntry{},
+		attributed: map[int64]time.Time{},
 	}
 	if c.clock == nil {
 		c.clock = realClock{}

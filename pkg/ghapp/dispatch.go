@@ -97,9 +97,11 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 		}
 		if err == nil && found != nil {
 			found.Attempts = total
+			c.attribute(found.RunID)
 			return *found, nil
 		}
 		if err == nil {
+			c.attribute(details.GetWorkflowRunID())
 			return pipeline.DispatchResult{
 				Attempts: total,
 				RunID:    details.GetWorkflowRunID(),
@@ -121,6 +123,7 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 			if e.Kind == KindAmbiguous {
 				if res, found := c.resolveAmbiguous(ctx, inst, owner, name, req, started); found {
 					res.Attempts = total
+					c.attribute(res.RunID)
 					return res, nil
 				}
 			}
@@ -141,7 +144,7 @@ func (c *Client) resolveAmbiguous(ctx context.Context, inst *installation, owner
 	if ctx.Err() != nil {
 		return pipeline.DispatchResult{}, false
 	}
-	res, found, err := c.findRun(ctx, inst, owner, name, req.Workflow, req.Ref, started.Add(-findSkew))
+	res, found, err := c.findRun(ctx, inst, owner, name, req.Workflow, req.Ref, started.Add(-findSkew), c.isAttributed)
 	if err != nil || !found {
 		return pipeline.DispatchResult{}, false
 	}
@@ -174,10 +177,43 @@ func (c *Client) FindDispatchedRun(ctx context.Context, installationID int64, re
 	if err != nil {
 		return pipeline.DispatchResult{}, false, err
 	}
-	return c.findRun(ctx, inst, owner, name, workflow, "", since)
+	return c.findRun(ctx, inst, owner, name, workflow, "", since, nil)
 }
 
-func (c *Client) findRun(ctx context.Context, inst *installation, owner, name, workflow, ref string, since time.Time) (pipeline.DispatchResult, bool, error) {
+// attributedTTL bounds how long a run stays attributed: far longer than
+// the window a run search inside Dispatch looks back (findSkew plus the
+// call's own duration).
+const attributedTTL = time.Hour
+
+// attribute remembers that a Dispatch call got run id as its result.
+func (c *Client) attribute(id int64) {
+	if id == 0 {
+		return
+	}
+	now := c.clock.Now()
+	c.attrMu.Lock()
+	defer c.attrMu.Unlock()
+	c.attributed[id] = now
+	if len(c.attributed) > 1000 {
+		for k, at := range c.attributed {
+			if now.Sub(at) > attributedTTL {
+				delete(c.attributed, k)
+			}
+		}
+	}
+}
+
+// isAttributed reports whether an earlier Dispatch call got run id.
+func (c *Client) isAttributed(id int64) bool {
+	c.attrMu.Lock()
+	defer c.attrMu.Unlock()
+	_, ok := c.attributed[id]
+	return ok
+}
+
+// findRun returns the newest workflow_dispatch run of workflow created by
+// the App since since (on ref when set), skipping the runs skip reports.
+func (c *Client) findRun(ctx context.Context, inst *installation, owner, name, workflow, ref string, since time.Time, skip func(int64) bool) (pipeline.DispatchResult, bool, error) {
 	bot, err := c.botLoginFor(ctx)
 	if err != nil {
 		return pipeline.DispatchResult{}, false, err
@@ -213,6 +249,9 @@ func (c *Client) findRun(ctx context.Context, inst *installation, owner, name, w
 			continue
 		}
 		if ref != "" && r.GetHeadBranch() != ref {
+			continue
+		}
+		if skip != nil && skip(r.GetID()) {
 			continue
 		}
 		if best == nil || r.GetCreatedAt().After(best.GetCreatedAt().Time) ||

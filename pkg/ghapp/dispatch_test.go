@@ -420,3 +420,27 @@ func TestDispatchAppliedBodyLost(t *testing.T) {
 		t.Errorf("result %+v, want the dispatched run %d found by a search", res, d[0].RunID)
 	}
 }
+
+// TestDispatch5xxDoesNotAdoptAnotherDispatchsRun: after a 5xx the client
+// checks whether its POST was applied anyway by looking for a run of the
+// workflow; a run that an earlier dispatch of the same workflow (for
+// another source run) already returned is not this one's. Adopting it
+// loses the dispatch: nothing is retried and the item is recorded as done.
+func TestDispatch5xxDoesNotAdoptAnotherDispatchsRun(t *testing.T) {
+	e := setup(t, nil, ghapp.WithAppSlug("dispatcher-test"))
+	first, err := e.c.Dispatch(context.Background(), deployReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gh.Fail(dispatchPath, ghfake.Status(500)) // not applied
+	second, err := e.c.Dispatch(context.Background(), deployReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.gh.Dispatches()); n != 2 {
+		t.Fatalf("%d dispatches applied, want 2: the second dispatch was lost", n)
+	}
+	if second.RunID == first.RunID {
+		t.Errorf("the second dispatch reports the first one's run %d", first.RunID)
+	}
+}
