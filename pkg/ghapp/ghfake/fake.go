@@ -141,6 +141,7 @@ type Server struct {
 	overrides        map[string]json.RawMessage // lower repo + "\x00" + path
 	installations    map[int64][]string         // id -> lower repo names
 	tokens           map[string]int64
+	issued           []string // every installation token ever issued
 	used             map[int64]int
 	runs             []*Run
 	nextRunID        int64
@@ -329,6 +330,14 @@ func (s *Server) RejectRunDetails(reject bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejectRunDetails = reject
+}
+
+// IssuedTokens returns every installation token the fake has issued,
+// revoked ones included (tests check that none leaks into logs).
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
 }
 
 // RevokeTokens invalidates every installation token (requests get 401).

@@ -36,6 +36,7 @@ func (s *Server) handle(r *http.Request, p string, body []byte, e *Request) (ans
 		}
 		tok := newToken()
 		s.tokens[tok] = id
+		s.issued = append(s.issued, tok)
 		return jsonAnswer(201, map[string]any{
 			"token":      tok,
 			"expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
