@@ -135,7 +135,9 @@ func run(w io.Writer) error {
 	}
 
 	fmt.Fprintln(w, "GitHub received these workflow_dispatch calls:")
-	for _, d := range gh.Dispatches() {
+	ds := gh.Dispatches()
+	sort.Slice(ds, func(i, j int) bool { return ds[i].Repository < ds[j].Repository })
+	for _, d := range ds {
 		fmt.Fprintf(w, "  %-12s %-12s ref=%-6s %s\n", d.Repository, d.Workflow, d.Ref, inputs(d.Inputs))
 	}
 	fmt.Fprintln(w)
