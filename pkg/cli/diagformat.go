@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/mattn/go-runewidth"
@@ -39,7 +40,7 @@ func renderDiagnostics(w io.Writer, format string, ds []dispatching.Diagnostic, 
 	case diagFormatGitHub:
 		return renderGitHub(w, ds)
 	case diagFormatSARIF:
-		return renderSARIF(w, ds)
+		return renderSARIF(w, ds, src)
 	}
 	return fmt.Errorf("unknown format %q", format)
 }
@@ -284,9 +285,17 @@ type (
 
 const docsBaseURL = "https://github.com/dispatcher-dev/dispatcher/blob/main/docs/validate.md"
 
+// sarifColumnKind is the column unit the SARIF log declares. Diagnostics
+// count Unicode code points; GitHub code scanning (like CodeQL, whose logs
+// say "utf16CodeUnits") places columns in UTF-16 code units and does not
+// document reading run.columnKind, so columns are converted and the unit is
+// stated explicitly for other consumers.
+const sarifColumnKind = "utf16CodeUnits"
+
 // renderSARIF prints one SARIF 2.1.0 log with every rule and one result per
-// diagnostic.
-func renderSARIF(w io.Writer, ds []dispatching.Diagnostic) error {
+// diagnostic. Columns are converted to UTF-16 code units with the source
+// line from src; without it (line unknown) the column is kept.
+func renderSARIF(w io.Writer, ds []dispatching.Diagnostic, src diagSource) error {
 	rules := dispatching.Rules()
 	index := map[string]int{}
 	driver := sarifDriver{Name: "dispatcher", InformationURI: "https://github.com/dispatcher-dev/dispatcher", Rules: make([]sarifRule, len(rules))}
@@ -314,19 +323,42 @@ func renderSARIF(w io.Writer, ds []dispatching.Diagnostic) error {
 			Message:   sarifText{d.Message},
 			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{
 				ArtifactLocation: diagSARIFURI(d.File),
-				Region:           sarifRegion{StartLine: d.Line, StartColumn: d.Column},
+				Region:           sarifRegion{StartLine: d.Line, StartColumn: diagSARIFColumn(src, d)},
 			}}},
 		})
 	}
 	log := sarifLog{
 		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
 		Version: "2.1.0",
-		Runs:    []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results, ColumnKind: "unicodeCodePoints"}},
+		Runs:    []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results, ColumnKind: sarifColumnKind}},
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(log)
+}
+
+// diagSARIFColumn converts d's 1-based code-point column to a 1-based
+// UTF-16 code-unit column: every character before it outside the Basic
+// Multilingual Plane (an emoji, say) counts twice. Columns past the end of
+// the line (a finding at the line break) add one unit per column.
+func diagSARIFColumn(src diagSource, d dispatching.Diagnostic) int {
+	if src == nil || d.Column <= 1 {
+		return d.Column
+	}
+	line, ok := src(d.File, d.Line)
+	if !ok {
+		return d.Column
+	}
+	col, n := 1, 0
+	for _, r := range line {
+		if n == d.Column-1 {
+			return col
+		}
+		col += utf16.RuneLen(r) // invalid UTF-8 decodes to U+FFFD: one unit
+		n++
+	}
+	return col + (d.Column - 1 - n)
 }
 
 func diagSARIFLevel(s dispatching.Severity) string {

@@ -142,7 +142,7 @@ func TestCaret(t *testing.T) {
 // TestSARIFShape checks the fields GitHub code scanning requires.
 func TestSARIFShape(t *testing.T) {
 	var buf bytes.Buffer
-	if err := renderSARIF(&buf, goldenDiags[:2]); err != nil {
+	if err := renderSARIF(&buf, goldenDiags[:2], goldenSource); err != nil {
 		t.Fatal(err)
 	}
 	var log sarifLog
@@ -175,5 +175,37 @@ func TestSARIFShape(t *testing.T) {
 	}
 	if run.Results[1].Level != "warning" || run.Results[0].Level != "error" {
 		t.Errorf("levels %q %q", run.Results[0].Level, run.Results[1].Level)
+	}
+}
+
+func TestSARIFColumnUTF16(t *testing.T) {
+	lines := map[string]string{"f": "a🚀b😀c", "g": "日本x", "h": "\xffz"}
+	src := func(file string, line int) (string, bool) {
+		l, ok := lines[file]
+		return l, ok && line == 1
+	}
+	for _, tc := range []struct {
+		file      string
+		line, col int
+		want      int
+	}{
+		{"f", 1, 1, 1}, // before anything
+		{"f", 1, 2, 2}, // the rocket itself starts after "a"
+		{"f", 1, 3, 4}, // "b": the rocket is two units
+		{"f", 1, 5, 7}, // "c": two emoji before
+		{"f", 1, 6, 8}, // just past the end
+		{"f", 1, 8, 10},
+		{"g", 1, 3, 3}, // BMP characters are one unit
+		{"h", 1, 2, 2}, // invalid UTF-8 is one U+FFFD
+		{"f", 2, 5, 5}, // unknown line: kept
+		{"x", 1, 5, 5}, // unknown file: kept
+	} {
+		d := dispatching.Diagnostic{File: tc.file, Line: tc.line, Column: tc.col}
+		if got := diagSARIFColumn(src, d); got != tc.want {
+			t.Errorf("%s:%d:%d: got column %d, want %d", tc.file, tc.line, tc.col, got, tc.want)
+		}
+	}
+	if got := diagSARIFColumn(nil, dispatching.Diagnostic{File: "f", Line: 1, Column: 5}); got != 5 {
+		t.Errorf("no source: got %d, want 5", got)
 	}
 }
