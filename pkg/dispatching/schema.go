@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -170,6 +171,8 @@ func (cs *compiledSchema) leaf(file string, root *ynode, e *jsonschema.Validatio
 			msg := fmt.Sprintf("unknown key %q %s; expected %s", prop, where, oneOf(allowed))
 			if prop == "<<" {
 				msg += " (YAML merge keys are not supported; repeat the keys or use an alias as a whole value)"
+			} else if s, ok := suggestKey(prop, allowed); ok {
+				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
 			out = append(out, d(p, RuleUnknownKey, "%s", msg))
 		}
@@ -255,6 +258,58 @@ func (cs *compiledSchema) allowedKeys(schemaURL string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// suggestKey returns the allowed key closest to an unknown one, when it is
+// close enough to be a likely typo: a different case, or an edit distance
+// (insertions, deletions, substitutions and swaps of neighbours) of at most
+// 1 for keys of up to 4 characters and 2 for longer ones. Ties go to the
+// first key in allowed (sorted), so the suggestion is stable.
+func suggestKey(key string, allowed []string) (string, bool) {
+	limit := 2
+	if utf8.RuneCountInString(key) <= 4 {
+		limit = 1
+	}
+	best, bestDist := "", limit+1
+	n := utf8.RuneCountInString(key)
+	for _, a := range allowed {
+		if abs(n-utf8.RuneCountInString(a)) > limit {
+			continue // the distance is at least the difference in length
+		}
+		dist := editDistance(strings.ToLower(key), strings.ToLower(a))
+		if dist < bestDist {
+			best, bestDist = a, dist
+		}
+	}
+	return best, best != ""
+}
+
+// editDistance is the optimal string alignment distance between a and b,
+// counted in characters.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	// d[i][j] is the distance between ra[:i] and rb[:j].
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 func oneOf(keys []string) string {
