@@ -241,9 +241,12 @@ func New(appID int64, privateKeyPEM []byte, opts ...Option) (*Client, error) {
 	if tr == nil {
 		tr = http.DefaultTransport
 	}
-	c.apps = ghinstallation.NewAppsTransportFromPrivateKey(countingTransport{tr, &c.stats}, appID, key)
+	// Every request, the App's and the installations' (tokens included),
+	// goes through this one chain.
+	chain := capTransport{next: countingTransport{tr, &c.stats}, max: MaxResponseBytes}
+	c.apps = ghinstallation.NewAppsTransportFromPrivateKey(chain, appID, key)
 	c.apps.BaseURL = strings.TrimSuffix(base.String(), "/")
-	c.apps.Client = &http.Client{Transport: countingTransport{tr, &c.stats}, Timeout: c.hc.Timeout}
+	c.apps.Client = &http.Client{Transport: chain, Timeout: c.hc.Timeout}
 	c.app, err = c.newGitHub(c.apps)
 	if err != nil {
 		return nil, err

@@ -385,6 +385,10 @@ func classifyTokenError(err error) attempt {
 		}
 		return a
 	}
+	if errors.Is(err, ErrResponseTooLarge) {
+		// Minting again would get the same answer.
+		return attempt{kind: KindPermanent, message: "could not create an installation token", err: unwrapTokenErr(err)}
+	}
 	return attempt{kind: KindTransient, retry: true, message: "could not create an installation token", err: unwrapTokenErr(err)}
 }
 

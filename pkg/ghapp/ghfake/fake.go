@@ -1,6 +1,7 @@
 package ghfake
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -442,7 +443,8 @@ func matchPattern(pattern, s string) bool {
 type answer struct {
 	status int
 	header http.Header
-	body   any // JSON-encoded unless nil
+	body   any   // JSON-encoded unless nil
+	pad    int64 // whitespace bytes written before the JSON body
 }
 
 func jsonAnswer(status int, body any) answer { return answer{status: status, body: body} }
@@ -503,6 +505,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			a = f.answer(s.now())
 		}
 	}
+	if f != nil {
+		a.pad = f.BodyBytes
+	}
 	s.write(w, r, &logEntry, a, inst)
 }
 
@@ -549,6 +554,14 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, e *Request, a ans
 	}
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(a.status)
+	if a.pad > 0 {
+		chunk := bytes.Repeat([]byte{' '}, 32<<10)
+		for left := a.pad; left > 0; left -= int64(len(chunk)) {
+			if _, err := w.Write(chunk[:min(left, int64(len(chunk)))]); err != nil {
+				return // the client gave up reading
+			}
+		}
+	}
 	_ = json.NewEncoder(w).Encode(a.body)
 }
 

@@ -23,6 +23,11 @@ type Fault struct {
 	// After applies the request first (a dispatch is recorded, an issue
 	// created) and then fails: the ambiguous case.
 	After bool
+	// BodyBytes, when positive, streams that many bytes of JSON whitespace
+	// before the answer's JSON body (the real answer, or Status's), so the
+	// body is still valid JSON but huge: a misbehaving server or proxy.
+	// The fake does not hold the padding in memory.
+	BodyBytes int64
 }
 
 func (f Fault) answer(now time.Time) answer {
@@ -34,7 +39,7 @@ func (f Fault) answer(now time.Time) answer {
 	if f.DocumentationURL != "" {
 		body["documentation_url"] = f.DocumentationURL
 	}
-	return answer{status: f.Status, header: f.Header.Clone(), body: body}
+	return answer{status: f.Status, header: f.Header.Clone(), body: body, pad: f.BodyBytes}
 }
 
 // Status is a fault answering code.
@@ -77,6 +82,9 @@ func TooManyRequests(retryAfter time.Duration) Fault {
 	}
 	return f
 }
+
+// HugeBody answers the real response preceded by n bytes of whitespace.
+func HugeBody(n int64) Fault { return Fault{BodyBytes: n} }
 
 // ConnReset closes the connection after reading the request, before
 // applying it.
