@@ -16,14 +16,15 @@ func decode(root *ynode) *Config {
 	for _, r := range seq(root.get("outbound")) {
 		rule := OutboundRule{Pos: r.pos}
 		if src := r.get("source"); src != nil {
-			rule.Source = OutboundSource{Pos: src.anchorPos(), Workflow: str(src.get("workflow"))}
+			rule.Source = OutboundSource{Pos: src.anchorPos(), Workflow: str(src.get("workflow")), WorkflowPos: valuePos(src.get("workflow"))}
 		}
 		for _, t := range seq(r.get("targets")) {
 			tgt := OutboundTarget{
-				Pos:        t.pos,
-				Repository: str(t.get("repository")),
-				Workflow:   str(t.get("workflow")),
-				Ref:        str(t.get("ref")),
+				Pos:         t.pos,
+				Repository:  str(t.get("repository")),
+				Workflow:    str(t.get("workflow")),
+				WorkflowPos: valuePos(t.get("workflow")),
+				Ref:         str(t.get("ref")),
 			}
 			if in := t.get("inputs"); in != nil && in.kind == kindMap && len(in.keys) > 0 {
 				tgt.Inputs = make([]Input, len(in.keys))
@@ -39,10 +40,10 @@ func decode(root *ynode) *Config {
 	for _, r := range seq(root.get("inbound")) {
 		rule := InboundRule{Pos: r.pos}
 		if src := r.get("source"); src != nil {
-			rule.Source = InboundSource{Pos: src.anchorPos(), Repository: str(src.get("repository")), Workflow: str(src.get("workflow"))}
+			rule.Source = InboundSource{Pos: src.anchorPos(), Repository: str(src.get("repository")), Workflow: str(src.get("workflow")), WorkflowPos: valuePos(src.get("workflow"))}
 		}
 		for _, t := range seq(r.get("targets")) {
-			tgt := InboundTarget{Pos: t.pos, Workflow: str(t.get("workflow"))}
+			tgt := InboundTarget{Pos: t.pos, Workflow: str(t.get("workflow")), WorkflowPos: valuePos(t.get("workflow"))}
 			if acc := t.get("accept_inputs"); acc != nil && acc.kind == kindSeq {
 				tgt.AcceptInputs = make([]string, 0, len(acc.items))
 				tgt.AcceptInputsPos = make([]Pos, 0, len(acc.items))
@@ -70,4 +71,12 @@ func str(n *ynode) string {
 		return ""
 	}
 	return n.text
+}
+
+// valuePos is the position of a value, or the zero Pos when it is absent.
+func valuePos(n *ynode) Pos {
+	if n == nil {
+		return Pos{}
+	}
+	return n.valuePos()
 }

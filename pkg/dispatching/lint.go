@@ -50,12 +50,18 @@ func Lint(file string, cfg *Config, opts LintOptions) []Diagnostic {
 	bySource := map[string]map[string]seen{}
 	for _, r := range cfg.Outbound {
 		src := WorkflowBase(r.Source.Workflow)
+		if !isWorkflowFile(src) {
+			l.warn(at(r.Source.WorkflowPos, r.Source.Pos), RuleWorkflowNotAFile, "source workflow %q is not a workflow file name; a run is matched by its workflow's file name, so this rule never fires%s", r.Source.Workflow, workflowFileHint(src))
+		}
 		if bySource[src] == nil {
 			bySource[src] = map[string]seen{}
 		}
 		for _, t := range r.Targets {
 			full := resolveRepo(t.Repository, owner)
 			wf := WorkflowBase(t.Workflow)
+			if !isWorkflowFile(wf) && !isWorkflowID(wf) {
+				l.warn(at(t.WorkflowPos, t.Pos), RuleWorkflowNotAFile, "target %q workflow %q is neither a workflow file name (.yml or .yaml) nor a numeric workflow id; GitHub's dispatch API needs one of them, so the dispatch would fail%s", t.Repository, t.Workflow, workflowFileHint(wf))
+			}
 			if self != "" && strings.ToLower(full) == self && strings.EqualFold(wf, src) {
 				l.warn(t.Pos, RuleSelfDispatch, "target %q workflow %q is the rule's own source workflow in this repository; the dispatch would be denied (self_dispatch_blocked)", t.Repository, t.Workflow)
 			}
@@ -74,9 +80,15 @@ func Lint(file string, cfg *Config, opts LintOptions) []Diagnostic {
 		}
 	}
 	for _, r := range cfg.Inbound {
+		if src := WorkflowBase(r.Source.Workflow); !isWorkflowFile(src) {
+			l.warn(at(r.Source.WorkflowPos, r.Source.Pos), RuleWorkflowNotAFile, "source workflow %q is not a workflow file name; the source's run is matched by its workflow's file name, so this rule never allows anything%s", r.Source.Workflow, workflowFileHint(src))
+		}
 		workflows := map[string]Pos{}
 		for _, t := range r.Targets {
 			wf := WorkflowBase(t.Workflow)
+			if !isWorkflowFile(wf) && !isWorkflowID(wf) {
+				l.warn(at(t.WorkflowPos, t.Pos), RuleWorkflowNotAFile, "workflow %q is neither a workflow file name (.yml or .yaml) nor a numeric workflow id; it only matches an outbound target that names the same, which GitHub cannot dispatch%s", t.Workflow, workflowFileHint(wf))
+			}
 			if first, dup := workflows[wf]; dup {
 				l.warn(t.Pos, RuleDuplicateInboundWorkflow, "workflow %q is already listed in this inbound rule at line %d; only the first entry is used, so merge their accept_inputs", t.Workflow, first.Line)
 			} else {
@@ -148,6 +160,41 @@ func UTF16Len(s string) int {
 		n += utf16.RuneLen(r) // invalid UTF-8 decodes to U+FFFD: one unit
 	}
 	return n
+}
+
+// isWorkflowFile reports whether a workflow base name is a workflow file
+// name: something ending in .yml or .yaml (in any case).
+func isWorkflowFile(base string) bool {
+	lower := strings.ToLower(base)
+	for _, ext := range []string{".yml", ".yaml"} {
+		if len(lower) > len(ext) && strings.HasSuffix(lower, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// isWorkflowID reports whether a workflow is a numeric workflow id, which
+// GitHub's dispatch API accepts in place of the file name.
+func isWorkflowID(base string) bool {
+	return base != "" && strings.Trim(base, "0123456789") == ""
+}
+
+// workflowFileHint suggests the file name a bare workflow name probably
+// means: "deploy" -> "; did you mean "deploy.yml"?".
+func workflowFileHint(base string) string {
+	if base == "" || strings.Contains(base, ".") || isWorkflowID(base) {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", base+".yml")
+}
+
+// at returns p, or fallback when p is unknown.
+func at(p, fallback Pos) Pos {
+	if p.Line == 0 {
+		return fallback
+	}
+	return p
 }
 
 // WorkflowBase normalises a workflow reference to its file name: split on

@@ -20,22 +20,30 @@ func TestLint(t *testing.T) {
 		{"same repo other workflow is fine", "acme/api", validHead + "      - repository: api\n        workflow: release.yml\n", nil},
 		{"self-dispatch skipped when repo unknown", "", validHead + "      - repository: acme/api\n        workflow: ci.yml\n", nil},
 		{"duplicate target", "acme/api", validHead + "      - {repository: acme/web, workflow: cd.yml}\n      - {repository: web, workflow: .github/workflows/CD.yml, ref: other}\n", []want{{6, 9, RuleDuplicateTarget, `target "web" workflow ".github/workflows/CD.yml" is already listed at line 5 for source workflow "ci.yml"`}}},
-		{"duplicate across rules with the same source", "", "outbound:\n  - source: {workflow: ci.yml}\n    targets: [{repository: a/b, workflow: w}]\n  - source: {workflow: .github/workflows/ci.yml}\n    targets: [{repository: a/b, workflow: w}]\n", []want{{5, 15, RuleDuplicateTarget, `already listed at line 3`}}},
-		{"same target for different sources is fine", "", "outbound:\n  - source: {workflow: ci.yml}\n    targets: [{repository: a/b, workflow: w}]\n  - source: {workflow: nightly.yml}\n    targets: [{repository: a/b, workflow: w}]\n", nil},
-		{"unknown template variable", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          sha: '{{ source.sha }}-{{ SOURCE.SHA }}'\n", []want{{8, 16, RuleUnknownTemplateVariable, `input "sha" uses the unknown template variable "SOURCE.SHA"; supported: source.sha, source.head_branch, source.run_id, source.run_url, source.repo, source.workflow`}}},
-		{"github expression", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          sha: '${{ github.sha }}'\n", []want{{8, 16, RuleUnknownTemplateVariable, `are not evaluated by dispatcher`}}},
-		{"not a token is literal", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          a: '{{ source-sha }} {{ a | b }} { x }'\n", nil},
-		{"value too long", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          big: " + strings.Repeat("é", 1025) + "\n", []want{{8, 16, RuleInputValueTooLong, `input "big" is 1025 characters long`}}},
-		{"value at the limit with tokens", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          big: " + strings.Repeat("x", 1024) + "{{ source.sha }}\n", nil},
-		{"astral characters count twice", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          big: " + strings.Repeat("😀", 513) + "\n", []want{{8, 16, RuleInputValueTooLong, `is 1026 characters`}}},
-		{"control character", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          note: \"a\\tb\"\n", []want{{8, 17, RuleInputControlCharacter, `input "note" contains the control character U+0009`}}},
-		{"block scalar newline", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          note: |\n            text\n", []want{{8, 17, RuleInputControlCharacter, `a block scalar (| or >) keeps line breaks`}}},
-		{"whitespace inside a token is not literal", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          sha: \"{{\\tsource.sha\\n}}\"\n", nil},
-		{"C1 and U+2028 allowed", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          x: \"\\u0085\\u2028\"\n", nil},
-		{"DEL", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n          x: \"\\x7f\"\n", []want{{8, 14, RuleInputControlCharacter, `U+007F`}}},
-		{"too many inputs", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n" + manyInputs(26), []want{{5, 9, RuleTooManyInputs, `sends 26 inputs; GitHub accepts at most 25`}}},
-		{"25 inputs is fine", "", validHead + "      - repository: a/b\n        workflow: w\n        inputs:\n" + manyInputs(25), nil},
-		{"duplicate accept_inputs", "", "inbound:\n  - source: {repository: a/b, workflow: ci.yml}\n    targets:\n      - workflow: w\n        accept_inputs: [sha, env, sha]\n", []want{{5, 35, RuleDuplicateAcceptInput, `accept_inputs lists "sha" twice (first at line 5)`}}},
+		{"duplicate across rules with the same source", "", "outbound:\n  - source: {workflow: ci.yml}\n    targets: [{repository: a/b, workflow: w.yml}]\n  - source: {workflow: .github/workflows/ci.yml}\n    targets: [{repository: a/b, workflow: w.yml}]\n", []want{{5, 15, RuleDuplicateTarget, `already listed at line 3`}}},
+		{"same target for different sources is fine", "", "outbound:\n  - source: {workflow: ci.yml}\n    targets: [{repository: a/b, workflow: w.yml}]\n  - source: {workflow: nightly.yml}\n    targets: [{repository: a/b, workflow: w.yml}]\n", nil},
+		{"unknown template variable", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          sha: '{{ source.sha }}-{{ SOURCE.SHA }}'\n", []want{{8, 16, RuleUnknownTemplateVariable, `input "sha" uses the unknown template variable "SOURCE.SHA"; supported: source.sha, source.head_branch, source.run_id, source.run_url, source.repo, source.workflow`}}},
+		{"github expression", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          sha: '${{ github.sha }}'\n", []want{{8, 16, RuleUnknownTemplateVariable, `are not evaluated by dispatcher`}}},
+		{"not a token is literal", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          a: '{{ source-sha }} {{ a | b }} { x }'\n", nil},
+		{"value too long", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          big: " + strings.Repeat("é", 1025) + "\n", []want{{8, 16, RuleInputValueTooLong, `input "big" is 1025 characters long`}}},
+		{"value at the limit with tokens", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          big: " + strings.Repeat("x", 1024) + "{{ source.sha }}\n", nil},
+		{"astral characters count twice", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          big: " + strings.Repeat("😀", 513) + "\n", []want{{8, 16, RuleInputValueTooLong, `is 1026 characters`}}},
+		{"control character", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          note: \"a\\tb\"\n", []want{{8, 17, RuleInputControlCharacter, `input "note" contains the control character U+0009`}}},
+		{"block scalar newline", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          note: |\n            text\n", []want{{8, 17, RuleInputControlCharacter, `a block scalar (| or >) keeps line breaks`}}},
+		{"whitespace inside a token is not literal", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          sha: \"{{\\tsource.sha\\n}}\"\n", nil},
+		{"C1 and U+2028 allowed", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          x: \"\\u0085\\u2028\"\n", nil},
+		{"DEL", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n          x: \"\\x7f\"\n", []want{{8, 14, RuleInputControlCharacter, `U+007F`}}},
+		{"too many inputs", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n" + manyInputs(26), []want{{5, 9, RuleTooManyInputs, `sends 26 inputs; GitHub accepts at most 25`}}},
+		{"25 inputs is fine", "", validHead + "      - repository: a/b\n        workflow: w.yml\n        inputs:\n" + manyInputs(25), nil},
+		{"duplicate accept_inputs", "", "inbound:\n  - source: {repository: a/b, workflow: ci.yml}\n    targets:\n      - workflow: w.yml\n        accept_inputs: [sha, env, sha]\n", []want{{5, 35, RuleDuplicateAcceptInput, `accept_inputs lists "sha" twice (first at line 5)`}}},
+		{"target workflow without extension", "", validHead + "      - repository: acme/deploy\n        workflow: deploy\n", []want{{6, 19, RuleWorkflowNotAFile, `target "acme/deploy" workflow "deploy" is neither a workflow file name (.yml or .yaml) nor a numeric workflow id; GitHub's dispatch API needs one of them, so the dispatch would fail; did you mean "deploy.yml"?`}}},
+		{"target workflow with another extension", "", validHead + "      - {repository: a/b, workflow: .github/workflows/deploy.sh}\n", []want{{5, 37, RuleWorkflowNotAFile, `workflow ".github/workflows/deploy.sh" is neither a workflow file name (.yml or .yaml) nor a numeric workflow id; GitHub's dispatch API needs one of them, so the dispatch would fail`}}},
+		{"target workflow id, yaml, path and any case are fine", "", validHead + "      - {repository: a/b, workflow: \"161335\"}\n      - {repository: a/c, workflow: cd.yaml}\n      - {repository: a/d, workflow: .github/workflows/CD.YML}\n", nil},
+		{"extension alone is not a file name", "", validHead + "      - {repository: a/b, workflow: .yml}\n", []want{{5, 37, RuleWorkflowNotAFile, `workflow ".yml" is neither`}}},
+		{"outbound source workflow", "", "outbound:\n  - source:\n      workflow: ci\n    targets: [{repository: a/b, workflow: w.yml}]\n", []want{{3, 17, RuleWorkflowNotAFile, `source workflow "ci" is not a workflow file name; a run is matched by its workflow's file name, so this rule never fires; did you mean "ci.yml"?`}}},
+		{"outbound source workflow id never matches", "", "outbound:\n  - source: {workflow: \"42\"}\n    targets: [{repository: a/b, workflow: w.yml}]\n", []want{{2, 24, RuleWorkflowNotAFile, `source workflow "42" is not a workflow file name; a run is matched by its workflow's file name, so this rule never fires`}}},
+		{"inbound source workflow", "", "inbound:\n  - source: {repository: a/b, workflow: ci}\n    targets: [{workflow: w.yml}]\n", []want{{2, 41, RuleWorkflowNotAFile, `source workflow "ci" is not a workflow file name; the source's run is matched by its workflow's file name, so this rule never allows anything; did you mean "ci.yml"?`}}},
+		{"inbound target workflow", "", "inbound:\n  - source: {repository: a/b, workflow: ci.yml}\n    targets:\n      - workflow: deploy\n      - workflow: \"161335\"\n", []want{{4, 19, RuleWorkflowNotAFile, `workflow "deploy" is neither a workflow file name (.yml or .yaml) nor a numeric workflow id; it only matches an outbound target that names the same, which GitHub cannot dispatch; did you mean "deploy.yml"?`}}},
 		{"duplicate inbound workflow", "", "inbound:\n  - source: {repository: a/b, workflow: ci.yml}\n    targets:\n      - workflow: deploy.yml\n      - workflow: .github/workflows/deploy.yml\n        accept_inputs: [sha]\n", []want{{5, 9, RuleDuplicateInboundWorkflow, `workflow ".github/workflows/deploy.yml" is already listed in this inbound rule at line 4`}}},
 	}
 	for _, tt := range tests {
@@ -128,7 +136,7 @@ func TestRulesCatalog(t *testing.T) {
 		}
 		seen[r.ID] = true
 	}
-	if len(seen) != 31 {
-		t.Errorf("%d rules, want 31", len(seen))
+	if len(seen) != 32 {
+		t.Errorf("%d rules, want 32", len(seen))
 	}
 }

@@ -31,6 +31,8 @@ type OutboundRule struct {
 type OutboundSource struct {
 	Pos      Pos
 	Workflow string
+	// WorkflowPos is the position of the workflow value.
+	WorkflowPos Pos
 }
 
 // OutboundTarget is one workflow to dispatch.
@@ -41,6 +43,8 @@ type OutboundTarget struct {
 	// Workflow is the target workflow file name or path; only the base
 	// name is used.
 	Workflow string
+	// WorkflowPos is the position of the workflow value.
+	WorkflowPos Pos
 	// Ref overrides the dispatch ref; "" when absent.
 	Ref string
 	// Inputs are the workflow_dispatch inputs in file order, values still
@@ -72,6 +76,8 @@ type InboundSource struct {
 	Pos        Pos
 	Repository string
 	Workflow   string
+	// WorkflowPos is the position of the workflow value.
+	WorkflowPos Pos
 }
 
 // InboundTarget is a workflow of this repository that the rule opens, and
@@ -79,6 +85,8 @@ type InboundSource struct {
 type InboundTarget struct {
 	Pos      Pos
 	Workflow string
+	// WorkflowPos is the position of the workflow value.
+	WorkflowPos Pos
 	// AcceptInputs lists the input keys accepted. nil means the key is
 	// absent (no inputs accepted); a non-nil empty slice is an explicit
 	// "accept_inputs: []" (also accepts nothing, but is a different state).

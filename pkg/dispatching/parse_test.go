@@ -232,24 +232,24 @@ inbound:
 		Version: 1,
 		Outbound: []OutboundRule{{
 			Pos:    Pos{4, 5},
-			Source: OutboundSource{Pos: Pos{4, 5}, Workflow: ".github/workflows/ci.yml"},
+			Source: OutboundSource{Pos: Pos{4, 5}, Workflow: ".github/workflows/ci.yml", WorkflowPos: Pos{5, 17}},
 			Targets: []OutboundTarget{
-				{Pos: Pos{7, 9}, Repository: "acme/deploy", Workflow: "cd.yml", Ref: "2024-01-01", Inputs: []Input{
+				{Pos: Pos{7, 9}, Repository: "acme/deploy", Workflow: "cd.yml", WorkflowPos: Pos{8, 19}, Ref: "2024-01-01", Inputs: []Input{
 					{Pos: Pos{11, 11}, Key: "sha", Value: "{{ source.sha }}", ValuePos: Pos{11, 16}},
 					{Pos: Pos{12, 11}, Key: "environment", Value: "production", ValuePos: Pos{12, 24}},
 					{Pos: Pos{13, 11}, Key: "1", Value: "yes", ValuePos: Pos{13, 14}},
 					{Pos: Pos{14, 11}, Key: "flag", Value: "off", ValuePos: Pos{14, 17}},
 				}},
-				{Pos: Pos{15, 9}, Repository: "web", Workflow: "build.yml"},
+				{Pos: Pos{15, 9}, Repository: "web", Workflow: "build.yml", WorkflowPos: Pos{16, 19}},
 			},
 		}},
 		Inbound: []InboundRule{{
 			Pos:    Pos{19, 5},
-			Source: InboundSource{Pos: Pos{19, 5}, Repository: "acme/api", Workflow: "ci.yml"},
+			Source: InboundSource{Pos: Pos{19, 5}, Repository: "acme/api", Workflow: "ci.yml", WorkflowPos: Pos{21, 17}},
 			Targets: []InboundTarget{
-				{Pos: Pos{23, 9}, Workflow: "deploy.yml", AcceptInputs: []string{"git_sha", "environment"}, AcceptInputsPos: []Pos{{24, 25}, {24, 34}}},
-				{Pos: Pos{25, 9}, Workflow: "other.yml"},
-				{Pos: Pos{26, 9}, Workflow: "none.yml", AcceptInputs: []string{}, AcceptInputsPos: []Pos{}},
+				{Pos: Pos{23, 9}, Workflow: "deploy.yml", WorkflowPos: Pos{23, 19}, AcceptInputs: []string{"git_sha", "environment"}, AcceptInputsPos: []Pos{{24, 25}, {24, 34}}},
+				{Pos: Pos{25, 9}, Workflow: "other.yml", WorkflowPos: Pos{25, 19}},
+				{Pos: Pos{26, 9}, Workflow: "none.yml", WorkflowPos: Pos{26, 19}, AcceptInputs: []string{}, AcceptInputsPos: []Pos{}},
 			},
 		}},
 	}

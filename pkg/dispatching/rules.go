@@ -33,6 +33,7 @@ const (
 	RuleTooManyInputs            = "too-many-inputs"
 	RuleDuplicateAcceptInput     = "duplicate-accept-input"
 	RuleDuplicateInboundWorkflow = "duplicate-inbound-workflow"
+	RuleWorkflowNotAFile         = "workflow-not-a-file"
 
 	// Warnings about files rather than content, produced by callers that
 	// look files up (dispatcher validate).
@@ -81,6 +82,7 @@ var rules = []RuleInfo{
 	{RuleTooManyInputs, SeverityWarning, "A target sends more than 25 inputs, GitHub's limit for workflow_dispatch (too_many_inputs)."},
 	{RuleDuplicateAcceptInput, SeverityWarning, "An accept_inputs list names the same input twice."},
 	{RuleDuplicateInboundWorkflow, SeverityWarning, "An inbound rule lists the same target workflow twice; only the first entry is ever used."},
+	{RuleWorkflowNotAFile, SeverityWarning, "A workflow is not a file name ending in .yml or .yaml: GitHub's dispatch API needs the file name (or, for an outbound target, the numeric workflow id), and runs are matched by their workflow's file name."},
 	{RuleEmptyFile, SeverityWarning, "The file is empty; the service treats it as missing, and an empty root file hides .github/dispatching.yml."},
 	{RuleShadowedFile, SeverityWarning, ".github/dispatching.yml exists next to a root dispatching.yml; the service only reads the root file."},
 	{RuleUnauthorizedTarget, SeverityWarning, "With --world: the target repository's dispatching.yml would not let this outbound target in (missing_target_config, invalid_target_config, inbound_not_authorized or inputs_not_accepted)."},
