@@ -30,6 +30,34 @@ const (
 	DefaultDispatchConcurrency = 4
 )
 
+// HTTPTimeouts are the webhook server's timeouts (http.Server's fields of
+// the same names).
+type HTTPTimeouts struct {
+	// ReadHeader bounds reading a request's headers.
+	ReadHeader time.Duration
+	// Read bounds reading a whole request, body included (a slow body is
+	// cut off).
+	Read time.Duration
+	// Write bounds the time from the end of the headers to the end of the
+	// answer: body, handler and answer. It must exceed Read plus the
+	// handler's work.
+	Write time.Duration
+	// Idle bounds how long a kept-alive connection waits for its next
+	// request.
+	Idle time.Duration
+}
+
+// DefaultHTTPTimeouts: the webhook handler only verifies, enqueues (one
+// SQLite commit) and answers, and GitHub itself gives up on a delivery
+// after 10 seconds, so these never cut off a delivery GitHub still waits
+// for. Write is Read plus 30 seconds for the handler and the answer.
+var DefaultHTTPTimeouts = HTTPTimeouts{
+	ReadHeader: 10 * time.Second,
+	Read:       60 * time.Second,
+	Write:      90 * time.Second,
+	Idle:       120 * time.Second,
+}
+
 // Option tunes NewLocal. The defaults suit production; tests shorten the
 // timings.
 type Option func(*options)
@@ -46,6 +74,7 @@ type options struct {
 	dispatchConc    int
 	worker          pipeline.WorkerOptions
 	store           local.Options
+	httpTimeouts    HTTPTimeouts
 }
 
 // WithClock sets the clock of the store and the stages (time.Now by
@@ -91,6 +120,10 @@ func WithWorkerTimings(pollMin, pollMax, drain time.Duration, retryDelay func(pi
 		o.worker.PollMin, o.worker.PollMax, o.worker.DrainTimeout, o.worker.RetryDelay = pollMin, pollMax, drain, retryDelay
 	}
 }
+
+// WithHTTPTimeouts sets the webhook server's timeouts; zero fields keep
+// DefaultHTTPTimeouts.
+func WithHTTPTimeouts(t HTTPTimeouts) Option { return func(o *options) { o.httpTimeouts = t } }
 
 // WithStoreOptions sets store options that have no environment variable
 // (synchronous mode, retention, TTLs). Clock, VisibilityTimeout,
@@ -224,15 +257,7 @@ func (l *Local) Run(ctx context.Context, ln net.Listener) error {
 		"github_api", l.githubAPI(), "create_issues", l.settings.CreateIssues,
 		"visibility_timeout", l.settings.QueueVisibilityTimeout.String(), "max_receives", l.settings.QueueMaxReceives)
 
-	hs := &http.Server{
-		Handler:           l.Stages.HTTP,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelWarn),
-		// Requests outlive the shutdown signal: Shutdown waits for them.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	hs := newHTTPServer(ctx, l.Stages.HTTP, l.log, l.opts.httpTimeouts)
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	go func() {
@@ -286,6 +311,38 @@ func (l *Local) Run(ctx context.Context, ln net.Listener) error {
 	}
 	l.log.Info("dispatcher stopped")
 	return nil
+}
+
+// MaxHeaderBytes bounds a request's headers (net/http's default is 1 MiB).
+// A webhook's are about 1 KiB; proxies add a few more.
+const MaxHeaderBytes = 64 << 10
+
+// newHTTPServer is serve's HTTP server. Requests outlive ctx: Shutdown
+// waits for them.
+func newHTTPServer(ctx context.Context, h http.Handler, log *slog.Logger, t HTTPTimeouts) *http.Server {
+	d := DefaultHTTPTimeouts
+	if t.ReadHeader > 0 {
+		d.ReadHeader = t.ReadHeader
+	}
+	if t.Read > 0 {
+		d.Read = t.Read
+	}
+	if t.Write > 0 {
+		d.Write = t.Write
+	}
+	if t.Idle > 0 {
+		d.Idle = t.Idle
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: d.ReadHeader,
+		ReadTimeout:       d.Read,
+		WriteTimeout:      d.Write,
+		IdleTimeout:       d.Idle,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 func (l *Local) githubAPI() string {
