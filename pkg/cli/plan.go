@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ type planOptions struct {
 func newPlanCmd(s Streams) *cobra.Command {
 	o := &planOptions{}
 	cmd := &cobra.Command{
-		Use:   "plan --repo OWNER/NAME --run ID",
+		Use:   "plan --run URL | plan --repo OWNER/NAME --run ID",
 		Short: "Explain, against live GitHub, what a workflow run would dispatch (read-only)",
 		Long: `Dry run against live GitHub: fetch a completed workflow run and its
 repository, read dispatching.yml of the source and of every candidate target
@@ -37,6 +38,12 @@ through the GitHub App, evaluate them with the guardrails of this environment
 (ENFORCE_SOURCE_DEFAULT_BRANCH, TARGET_REPO_ALLOWLIST, ...) and print every
 candidate with its decision and reason. Nothing is ever dispatched: plan only
 sends GET requests (and mints read tokens for the App's installations).
+
+--run takes the run's web address as copied from the browser
+(https://github.com/OWNER/NAME/actions/runs/ID, also .../attempts/N or
+.../job/ID, on any host, so GitHub Enterprise Server too), which names the
+repository; or the run id alone, with --repo. When both name a repository
+they must agree.
 
 It needs GITHUB_APP_ID and the App's private key (GITHUB_APP_PRIVATE_KEY, or
 GITHUB_APP_PRIVATE_KEY_FILE naming a PEM file); GITHUB_API_URL points it at
@@ -55,8 +62,11 @@ credentials, a bad private key, an unknown run or repository, or a
 repository where the App is not installed; 1 when GitHub kept failing after
 retries (its message is shown). docs/plan.md has the details and the API
 cost.`,
-		Example: `  # why did run 123 of acme/api dispatch (or not)?
-  GITHUB_APP_ID=12345 GITHUB_APP_PRIVATE_KEY_FILE=app.pem dispatcher plan --repo acme/api --run 123
+		Example: `  # why did this run of acme/api dispatch (or not)? Its address, from the browser:
+  GITHUB_APP_ID=12345 GITHUB_APP_PRIVATE_KEY_FILE=app.pem dispatcher plan --run https://github.com/acme/api/actions/runs/123
+
+  # the same with the run id (the number in .../actions/runs/ID) and the repository
+  dispatcher plan --repo acme/api --run 123
 
   # the same plan as JSON (schemas/plan.schema.json), e.g. for jq
   dispatcher plan --repo acme/api --run 123 --format json | jq '.targets[] | select(.decision == "deny")'
@@ -65,17 +75,16 @@ cost.`,
   TARGET_REPO_ALLOWLIST='acme/*' dispatcher plan --repo acme/api --run 123
 
   # GitHub Enterprise Server
-  GITHUB_API_URL=https://ghe.example.com/api/v3 dispatcher plan --repo acme/api --run 123`,
+  GITHUB_API_URL=https://ghe.example.com/api/v3 dispatcher plan --run https://ghe.example.com/acme/api/actions/runs/123`,
 		Args: usageNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPlan(cmd.Context(), s, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.repo, "repo", "", "source repository `OWNER/NAME` (required)")
-	f.StringVar(&o.run, "run", "", "workflow run `ID`, as in .../actions/runs/ID (required)")
+	f.StringVar(&o.repo, "repo", "", "source repository `OWNER/NAME` (required with a run id; taken from the address otherwise)")
+	f.StringVar(&o.run, "run", "", "workflow run `URL|ID`: its address https://HOST/OWNER/NAME/actions/runs/ID, or the run id alone (required)")
 	f.StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
-	_ = cmd.MarkFlagRequired("repo")
 	_ = cmd.MarkFlagRequired("run")
 	return cmd
 }
@@ -84,13 +93,36 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 	if o.format != "text" && o.format != "json" {
 		return usageErrorf("--format: unknown format %q (expected text or json)", o.format)
 	}
-	owner, name, ok := strings.Cut(o.repo, "/")
-	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return usageErrorf("--repo %q: expected OWNER/NAME", o.repo)
+	if o.repo != "" {
+		owner, name, ok := strings.Cut(o.repo, "/")
+		if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+			return usageErrorf("--repo %q: expected OWNER/NAME", o.repo)
+		}
 	}
-	runID, err := strconv.ParseInt(strings.TrimSpace(o.run), 10, 64)
-	if err != nil || runID <= 0 {
-		return usageErrorf("--run %q: expected a positive run id (the number in .../actions/runs/ID)", o.run)
+	var runID int64
+	webHost := ""
+	if run := strings.TrimSpace(o.run); planIsRunURL(run) {
+		repo, id, host, err := planParseRunURL(run)
+		webHost = host
+		if err != nil {
+			return usageErrorf("--run %q: %v", o.run, err)
+		}
+		switch {
+		case o.repo == "":
+			o.repo = repo
+		case !strings.EqualFold(o.repo, repo):
+			return usageErrorf("--repo %s does not match the repository of --run, %s: drop --repo or give the run's own repository", o.repo, repo)
+		}
+		runID = id
+	} else {
+		id, err := strconv.ParseInt(run, 10, 64)
+		if err != nil || id <= 0 {
+			return usageErrorf("--run %q: expected a positive run id (the number in .../actions/runs/ID) or the run's address (https://HOST/OWNER/NAME/actions/runs/ID)", o.run)
+		}
+		if o.repo == "" {
+			return usageErrorf("plan: missing --repo OWNER/NAME: a run id needs its repository, or give --run the run's address (see dispatcher plan --help)")
+		}
+		runID = id
 	}
 	cfg, err := settings.Load(s.Getenv)
 	if err != nil {
@@ -98,6 +130,9 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 	}
 	if err := cfg.MissingError(settings.ModePlan); err != nil {
 		return &UsageError{Err: err}
+	}
+	if note := planHostNote(webHost, cfg.GitHubAPIURL); note != "" {
+		fmt.Fprintln(s.Err, "dispatcher: note: "+note)
 	}
 	gh, err := planClient(cfg)
 	if err != nil {
@@ -126,6 +161,70 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 	}
 	renderPlanText(s.Out, p, newPlanStyles(s.Out, s.Color(s.OutTTY)))
 	return nil
+}
+
+// planIsRunURL reports whether --run is a web address rather than a run id:
+// it has a scheme, or a path.
+func planIsRunURL(run string) bool {
+	return strings.Contains(run, "://") || strings.Contains(run, "/")
+}
+
+// planParseRunURL reads OWNER/NAME and the run id from a run's web address,
+// https://HOST/OWNER/NAME/actions/runs/ID, on any host (github.com or a
+// GitHub Enterprise Server). Whatever follows the id (/attempts/N, /job/ID,
+// a query or a fragment) is ignored: plan explains the run as it is now. An
+// address without a scheme (github.com/acme/api/actions/runs/1) is taken as
+// https.
+func planParseRunURL(run string) (repo string, id int64, host string, err error) {
+	const want = "expected a run's address, https://HOST/OWNER/NAME/actions/runs/ID, or a run id"
+	raw := run
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, perr := url.Parse(raw)
+	if perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", 0, "", errors.New(want)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	for i := 2; i+2 < len(parts); i++ {
+		if parts[i] != "actions" || parts[i+1] != "runs" {
+			continue
+		}
+		owner, name := parts[i-2], parts[i-1]
+		n, perr := strconv.ParseInt(parts[i+2], 10, 64)
+		if owner == "" || name == "" || perr != nil || n <= 0 {
+			break
+		}
+		return owner + "/" + name, n, strings.ToLower(u.Hostname()), nil
+	}
+	return "", 0, "", errors.New(want)
+}
+
+// planHostNote warns when the run's address is on another host than the
+// API plan talks to (GITHUB_API_URL, by default https://api.github.com): the
+// API of a web host H is H itself (GitHub Enterprise Server, /api/v3) or
+// api.H (github.com, GHE.com). It is only a note: a proxy may stand between.
+func planHostNote(webHost, apiURL string) string {
+	if webHost == "" {
+		return ""
+	}
+	api := "api.github.com"
+	if apiURL != "" {
+		u, err := url.Parse(apiURL)
+		if err != nil {
+			return ""
+		}
+		api = strings.ToLower(u.Hostname())
+	}
+	web := strings.TrimPrefix(webHost, "www.")
+	if api == web || api == "api."+web {
+		return ""
+	}
+	shown := apiURL
+	if shown == "" {
+		shown = "https://api.github.com (the default)"
+	}
+	return fmt.Sprintf("the run's address is on %s but GITHUB_API_URL is %s; for GitHub Enterprise Server set GITHUB_API_URL=https://%s/api/v3", webHost, shown, webHost)
 }
 
 // planClient builds the read-only GitHub App client from the settings. A

@@ -364,6 +364,9 @@ func TestPlanBadFlags(t *testing.T) {
 		{"plan", "--repo", "acme/api", "--run", "0"},
 		{"plan", "--repo", "acme/api", "--run", "1", "--format", "yaml"},
 		{"plan", "--repo", "acme/api"},
+		{"plan", "--run", "77"},
+		{"plan", "--repo", "acme/web", "--run", "https://github.com/acme/api/actions/runs/77"},
+		{"plan", "--run", "https://github.com/acme/api/pull/77"},
 	} {
 		if code, _, stderr := runCLI(t, env, "", args...); code != ExitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 with one line", args, code, stderr)
