@@ -224,7 +224,11 @@ func planHostNote(webHost, apiURL string) string {
 	if shown == "" {
 		shown = "https://api.github.com (the default)"
 	}
-	return fmt.Sprintf("the run's address is on %s but GITHUB_API_URL is %s; for GitHub Enterprise Server set GITHUB_API_URL=https://%s/api/v3", webHost, shown, webHost)
+	want := "https://" + web + "/api/v3" // GitHub Enterprise Server
+	if web == "github.com" || strings.HasSuffix(web, ".ghe.com") {
+		want = "https://api." + web
+	}
+	return fmt.Sprintf("the run's address is on %s but GITHUB_API_URL is %s; its API is GITHUB_API_URL=%s", webHost, shown, want)
 }
 
 // planClient builds the read-only GitHub App client from the settings. A

@@ -60,22 +60,24 @@ func TestPlanHostNote(t *testing.T) {
 	for _, tt := range []struct {
 		web, api string
 		note     bool
+		want     string
 	}{
-		{"", "https://api.github.com", false},                         // a run id: no address
-		{"github.com", "https://api.github.com", false},               // github.com
-		{"www.github.com", "https://api.github.com", false},           // www.
-		{"github.com", "", false},                                     // the default API
-		{"ghe.example.com", "https://ghe.example.com/api/v3", false},  // GHES
-		{"acme.ghe.com", "https://api.acme.ghe.com", false},           // GHE.com
-		{"ghe.example.com", "https://api.github.com", true},           // GHES address, github.com API
-		{"github.com", "https://ghe.example.com/api/v3", true},        // the other way round
-		{"ghe.example.com", "https://other.example.com/api/v3", true}, // another GHES
+		{"", "https://api.github.com", false, ""},                                                       // a run id: no address
+		{"github.com", "https://api.github.com", false, ""},                                             // github.com
+		{"www.github.com", "https://api.github.com", false, ""},                                         // www.
+		{"github.com", "", false, ""},                                                                   // the default API
+		{"ghe.example.com", "https://ghe.example.com/api/v3", false, ""},                                // GHES
+		{"acme.ghe.com", "https://api.acme.ghe.com", false, ""},                                         // GHE.com
+		{"ghe.example.com", "https://api.github.com", true, "https://ghe.example.com/api/v3"},           // GHES address, github.com API
+		{"github.com", "https://ghe.example.com/api/v3", true, "https://api.github.com"},                // the other way round
+		{"ghe.example.com", "https://other.example.com/api/v3", true, "https://ghe.example.com/api/v3"}, // another GHES
+		{"acme.ghe.com", "https://api.github.com", true, "https://api.acme.ghe.com"},                    // GHE.com
 	} {
 		note := planHostNote(tt.web, tt.api)
 		if (note != "") != tt.note {
 			t.Errorf("planHostNote(%q, %q) = %q, want a note: %v", tt.web, tt.api, note, tt.note)
 		}
-		if note != "" && !strings.Contains(note, "GITHUB_API_URL=https://"+tt.web+"/api/v3") {
+		if note != "" && !strings.HasSuffix(note, "its API is GITHUB_API_URL="+tt.want) {
 			t.Errorf("note %q does not say which GITHUB_API_URL to set", note)
 		}
 	}
