@@ -154,17 +154,27 @@ ON CONFLICT(key) DO UPDATE SET state = ?2, completed_at = ?3, result = ?4, expir
 	return nil
 }
 
-// Release forgets an in-progress claim so a replay can dispatch. A done
-// record is never released (that would allow a second dispatch).
-func (s *Store) Release(ctx context.Context, key string) error {
+// Release forgets the in-progress claim of key whose lease starts at
+// leasedAt, so a replay can dispatch (see pipeline.Claims): one
+// compare-and-delete, so a claim taken over since (a new lease) survives
+// the release of an attempt that outlived its lease. A done record is never
+// released (that would allow a second dispatch).
+func (s *Store) Release(ctx context.Context, key string, leasedAt time.Time) (bool, error) {
+	var released bool
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "DELETE FROM claims WHERE key = ? AND state = ?", key, claimInProgress)
+		res, err := tx.ExecContext(ctx, "DELETE FROM claims WHERE key = ?1 AND state = ?2 AND COALESCE(leased_at, claimed_at) = ?3",
+			key, claimInProgress, ns(leasedAt.UTC()))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		released = n == 1
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("release %q: %w", key, err)
+		return false, fmt.Errorf("release %q: %w", key, err)
 	}
-	return nil
+	return released, nil
 }
 
 // RecordRun stores the chain of the run repository/runID (the repository

@@ -76,8 +76,8 @@ func TestClaimsStateMachine(t *testing.T) {
 		t.Fatalf("second claim: %+v", got)
 	}
 	// Release of an in-progress claim lets a replay acquire it.
-	if err := s.Release(ctx, key); err != nil {
-		t.Fatal(err)
+	if ok, err := s.Release(ctx, key, t1); err != nil || !ok {
+		t.Fatalf("release by the holder: %v %v", ok, err)
 	}
 	if got, _ = s.Claim(ctx, key, t1.Add(2*time.Second)); got.State != pipeline.ClaimAcquired {
 		t.Fatalf("after release: %+v", got)
@@ -91,7 +91,9 @@ func TestClaimsStateMachine(t *testing.T) {
 		t.Fatalf("after complete: %+v", got)
 	}
 	// A done record is never released.
-	s.Release(ctx, key)
+	if ok, _ := s.Release(ctx, key, t1.Add(2*time.Second)); ok {
+		t.Error("a done record was released")
+	}
 	if got, _ = s.Claim(ctx, key, t1.Add(4*time.Second)); got.State != pipeline.ClaimDone {
 		t.Fatalf("done record released: %+v", got)
 	}
@@ -224,5 +226,90 @@ func TestClaimsTakeOver(t *testing.T) {
 	}
 	if ok, _ := s.TakeOver(ctx, "missing", t1, t2); ok {
 		t.Error("a missing claim was taken over")
+	}
+}
+
+// Release is a compare-and-delete on the lease: an attempt that outlived
+// its lease cannot release the claim another attempt took over; the
+// current holder can.
+func TestClaimsReleaseNeedsTheLease(t *testing.T) {
+	c := newClock()
+	s := openTemp(t, c, Options{})
+	key := "acme/api#42#1#acme/deploy#cd.yml"
+	t1 := c.Now()
+	if got, err := s.Claim(ctx, key, t1); err != nil || got.State != pipeline.ClaimAcquired {
+		t.Fatalf("claim: %+v %v", got, err)
+	}
+	t2 := t1.Add(time.Hour)
+	if ok, err := s.TakeOver(ctx, key, t1, t2); err != nil || !ok {
+		t.Fatalf("takeover: %v %v", ok, err)
+	}
+	if ok, err := s.Release(ctx, key, t1); err != nil || ok {
+		t.Fatalf("stale release: %v %v, want false", ok, err)
+	}
+	got, _ := s.Claim(ctx, key, t2.Add(time.Second))
+	if got.State != pipeline.ClaimInProgress || !got.LeasedAt.Equal(t2) {
+		t.Fatalf("after a stale release: %+v, want the taken-over claim (leased %v)", got, t2)
+	}
+	if ok, err := s.Release(ctx, key, t2); err != nil || !ok {
+		t.Fatalf("release by the new holder: %v %v, want true", ok, err)
+	}
+	if got, _ := s.Claim(ctx, key, t2.Add(2*time.Second)); got.State != pipeline.ClaimAcquired {
+		t.Fatalf("after the holder's release: %+v, want acquired", got)
+	}
+	if ok, _ := s.Release(ctx, "missing", t1); ok {
+		t.Error("a missing claim was released")
+	}
+}
+
+// A stale holder's release racing a takeover of the same lease: exactly one
+// of them wins, and a claim that was taken over is never lost.
+func TestClaimsReleaseRacesTakeOver(t *testing.T) {
+	c := newClock()
+	s := openTemp(t, c, Options{})
+	t1 := c.Now()
+	t2 := t1.Add(time.Hour)
+	const keys = 24
+	type outcome struct{ released, took bool }
+	results := make([]outcome, keys)
+	var wg sync.WaitGroup
+	for i := range keys {
+		key := fmt.Sprintf("acme/api#%d#1#acme/deploy#cd.yml", i)
+		if _, err := s.Claim(ctx, key, t1); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			ok, err := s.Release(ctx, key, t1)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i].released = ok
+		}()
+		go func() {
+			defer wg.Done()
+			ok, err := s.TakeOver(ctx, key, t1, t2)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i].took = ok
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		key := fmt.Sprintf("acme/api#%d#1#acme/deploy#cd.yml", i)
+		got, err := s.Claim(ctx, key, t2.Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case r.released == r.took:
+			t.Errorf("%s: released %v, taken over %v; want exactly one", key, r.released, r.took)
+		case r.took && (got.State != pipeline.ClaimInProgress || !got.LeasedAt.Equal(t2)):
+			t.Errorf("%s: taken over, then %+v; want the new lease %v kept", key, got, t2)
+		case r.released && got.State != pipeline.ClaimAcquired:
+			t.Errorf("%s: released, then %+v; want acquired", key, got)
+		}
 	}
 }

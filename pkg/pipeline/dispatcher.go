@@ -73,7 +73,8 @@ func NewDispatcher(c DispatcherConfig) (*Dispatcher, error) {
 //
 // After a successful dispatch the target run's lineage is recorded, the
 // claim completed and dispatch.trigger.succeeded published. A permanent
-// GitHub failure releases the claim, publishes dispatch.trigger.failed
+// GitHub failure releases the claim (the lease this attempt holds; see
+// Claims.Release), publishes dispatch.trigger.failed
 // with GitHub's message and returns a permanent error (dead-letter now; a
 // replay dispatches again). A transient failure releases the claim when
 // the request certainly did not reach GitHub (IsAmbiguous false) and keeps
@@ -109,6 +110,9 @@ func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *sl
 	if err != nil {
 		return fmt.Errorf("claim %s: %w", key, err)
 	}
+	// lease is the start of the lease this attempt holds, once it holds
+	// one: Release is conditional on it.
+	lease := claim.ClaimedAt
 	switch claim.State {
 	case ClaimDone:
 		log.Info("already dispatched; not dispatching again", "target_run_id", claim.Result.RunID)
@@ -137,6 +141,7 @@ func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *sl
 		if !took {
 			return RetryLater("dispatch "+key, s.c.ClaimLease, ErrClaimBusy)
 		}
+		lease = now
 		// Search from the first claim, not from the takeover: any earlier
 		// holder's POST may have created the run, and it may be listed late.
 		res, found, err := s.c.GitHub.FindDispatchedRun(ctx, w.InstallationID, w.Target.Repository, w.Target.Workflow, claim.ClaimedAt)
@@ -172,8 +177,14 @@ func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *sl
 	if permanent || !IsAmbiguous(err) {
 		// The dispatch certainly did not happen: forget the claim so that a
 		// retry or a replay from the dead-letter queue dispatches.
-		if rerr := s.c.Claims.Release(ctx, key); rerr != nil {
+		released, rerr := s.c.Claims.Release(ctx, key, lease)
+		switch {
+		case rerr != nil:
 			log.Warn("release claim failed; a retry will look for a run first", "error", rerr)
+		case !released:
+			// This attempt outlived its lease and another took the claim
+			// over (or completed it): the claim is that attempt's now.
+			log.Warn("claim not released: another attempt took it over meanwhile")
 		}
 	}
 	if permanent || d.Final() {

@@ -405,3 +405,51 @@ func TestDispatcherTakeoverSearchesSinceFirstClaim(t *testing.T) {
 		t.Errorf("searched since %v, want twice the first claim time %v", since, claimedAt)
 	}
 }
+
+// An attempt that outlived its lease must not release the claim another
+// attempt took over: A claims and is slow to get its (certainly not sent)
+// 429; meanwhile its lease ends and B takes the claim over and dispatches
+// with an ambiguous outcome. When A then releases "its" claim, B's claim
+// must survive: deleting it would let C acquire a fresh claim and dispatch
+// a second time without looking for B's run.
+func TestDispatcherStaleAttemptDoesNotReleaseTakenOverClaim(t *testing.T) {
+	w := newWorld(t)
+	w.gh.FindFunc = func(string, string, time.Time) (pipeline.DispatchResult, bool, error) {
+		return pipeline.DispatchResult{}, false, nil
+	}
+	inFlight, answer := make(chan struct{}), make(chan struct{})
+	w.gh.DispatchFunc = func(n int, req pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
+		switch n {
+		case 1: // A: slow, then rejected before it was applied
+			close(inFlight)
+			<-answer
+			return pipeline.DispatchResult{}, &pipelinetest.DispatchError{Status: 429, Message: "slow down", Tries: 1, NotSent: true}
+		case 2: // B: may or may not have reached GitHub
+			return pipeline.DispatchResult{}, &pipelinetest.DispatchError{Message: "connection reset", Tries: 1}
+		}
+		return pipeline.DispatchResult{Attempts: 1, RunID: int64(900 + n)}, nil
+	}
+	a := make(chan error, 1)
+	go func() { a <- w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(1)) }()
+	<-inFlight
+	w.clock.Advance(pipeline.DefaultClaimLease + time.Minute)
+	takenAt := w.clock.Now()
+	if err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(2)); err == nil || pipeline.IsPermanent(err) {
+		t.Fatalf("B: err = %v, want a transient error", err)
+	}
+	close(answer)
+	if err := <-a; err == nil {
+		t.Fatal("A: want the 429")
+	}
+	cl, ok := w.claims.Get(item.Key())
+	if !ok || cl.State != pipeline.ClaimInProgress || !cl.LeasedAt.Equal(takenAt) {
+		t.Fatalf("claim after A's release = %+v (present %v), want B's: in progress, leased at %v", cl, ok, takenAt)
+	}
+	// C, inside B's lease, waits instead of dispatching.
+	if err := w.dispatcher.HandleWorkItem(t.Context(), itemBody(t, item), recv(3)); !errors.Is(err, pipeline.ErrClaimBusy) {
+		t.Errorf("C: err = %v, want ErrClaimBusy", err)
+	}
+	if n := len(w.gh.Dispatches()); n != 2 {
+		t.Errorf("dispatched %d times, want 2 (A rejected, B ambiguous)", n)
+	}
+}

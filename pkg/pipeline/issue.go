@@ -194,7 +194,7 @@ func (r reporter) createIssue(ctx context.Context, src IssueSource, outs []Outco
 	title, body := FormatIssue(src, outs)
 	if err := r.issues.CreateIssue(ctx, src.InstallationID, src.Repository, title, body); err != nil {
 		log.Error("create result issue failed", "repository", src.Repository, "error", err)
-		if err := r.claims.Release(ctx, key); err != nil {
+		if _, err := r.claims.Release(ctx, key, c.ClaimedAt); err != nil {
 			log.Warn("release result issue claim failed", "error", err)
 		}
 		return

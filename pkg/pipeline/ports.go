@@ -84,8 +84,8 @@ type ClaimState int
 // Claim states.
 const (
 	// ClaimAcquired: no record existed; the caller now holds the claim and
-	// must dispatch, then Complete (or Release on a permanent failure that
-	// may be replayed later).
+	// must dispatch, then Complete (or Release, with ClaimedAt as its
+	// lease, on a failure that certainly did not dispatch).
 	ClaimAcquired ClaimState = iota + 1
 	// ClaimInProgress: a record exists but was never completed (a crash
 	// between claim and completion, or a concurrent worker). The POST may
@@ -120,9 +120,15 @@ type Claims interface {
 	TakeOver(ctx context.Context, key string, leasedAt, now time.Time) (bool, error)
 	// Complete marks key done with its result.
 	Complete(ctx context.Context, key string, result DispatchResult) error
-	// Release forgets an acquired claim (the dispatch certainly did not
-	// happen), so that a replay of the work item can dispatch.
-	Release(ctx context.Context, key string) error
+	// Release forgets the claim the caller holds (the dispatch certainly
+	// did not happen), so that a replay of the work item can dispatch.
+	// leasedAt is the start of the caller's lease: ClaimedAt when it
+	// acquired the claim, the takeover's now when it took it over. Like
+	// TakeOver it is a compare-and-delete: only a record still in progress
+	// with that lease start is removed (Release reports true). An attempt
+	// that outlived its lease therefore cannot release a claim another
+	// attempt has taken over (or completed) since.
+	Release(ctx context.Context, key string, leasedAt time.Time) (bool, error)
 }
 
 // Lineage remembers which dispatch chain led to each run dispatcher

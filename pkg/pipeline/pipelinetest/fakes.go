@@ -460,16 +460,28 @@ func (c *Claims) Complete(_ context.Context, key string, result pipeline.Dispatc
 	return nil
 }
 
-// Release implements pipeline.Claims.
-func (c *Claims) Release(_ context.Context, key string) error {
+// Release implements pipeline.Claims: it deletes the record of key only
+// while it is in progress with the lease leasedAt.
+func (c *Claims) Release(_ context.Context, key string, leasedAt time.Time) (bool, error) {
 	if c.ReleaseErr != nil {
-		return c.ReleaseErr
+		return false, c.ReleaseErr
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	cl, ok := c.m[key]
+	if !ok || cl.State != pipeline.ClaimInProgress {
+		return false, nil
+	}
+	cur := cl.LeasedAt
+	if cur.IsZero() {
+		cur = cl.ClaimedAt
+	}
+	if !cur.Equal(leasedAt) {
+		return false, nil
+	}
 	delete(c.m, key)
 	c.releases++
-	return nil
+	return true, nil
 }
 
 // Set forces the record of key (e.g. an in-progress claim left by a crash).
@@ -490,7 +502,7 @@ func (c *Claims) Get(key string) (pipeline.Claim, bool) {
 	return cl, ok
 }
 
-// Releases is the number of Release calls that succeeded.
+// Releases is the number of Release calls that removed a claim.
 func (c *Claims) Releases() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
