@@ -14,8 +14,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/dispatcher-dev/dispatcher/pkg/plan"
-
+	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 )
 
@@ -228,7 +227,7 @@ func (in *Ingress) accept(ctx context.Context, d WebhookDelivery, log *slog.Logg
 	fact := facts.New(facts.TypeRequestAccepted, now, facts.Data{
 		DeliveryID:     d.ID,
 		SourceRepo:     fields.repo,
-		SourceWorkflow: plan.WorkflowBasename(fields.path),
+		SourceWorkflow: dispatching.WorkflowBase(fields.path),
 		SourceRunID:    fields.runID,
 		RunAttempt:     fields.attempt,
 	})

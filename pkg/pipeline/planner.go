@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 )
@@ -105,7 +106,7 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 	base := facts.Data{
 		DeliveryID:     req.DeliveryID,
 		SourceRepo:     repo,
-		SourceWorkflow: plan.WorkflowBasename(ev.Run.Path),
+		SourceWorkflow: dispatching.WorkflowBase(ev.Run.Path),
 		SourceRunID:    ev.Run.ID,
 		RunAttempt:     ev.Run.RunAttempt,
 	}

@@ -66,12 +66,12 @@ func Authorize(cfg *dispatching.Config, file string, req AuthRequest) AuthResult
 		if !inboundSourceMatches(rule.Source.Repository, req) {
 			continue
 		}
-		if WorkflowBasename(rule.Source.Workflow) != req.SourceWorkflow {
+		if dispatching.WorkflowBase(rule.Source.Workflow) != req.SourceWorkflow {
 			continue
 		}
 		var entry *dispatching.InboundTarget
 		for j := range rule.Targets {
-			if WorkflowBasename(rule.Targets[j].Workflow) == req.TargetWorkflow {
+			if dispatching.WorkflowBase(rule.Targets[j].Workflow) == req.TargetWorkflow {
 				entry = &rule.Targets[j]
 				break
 			}

@@ -59,7 +59,7 @@ func Build(ctx context.Context, in Input) Plan {
 		return p
 	}
 
-	workflow := WorkflowBasename(ev.Run.Path)
+	workflow := dispatching.WorkflowBase(ev.Run.Path)
 	cands := MatchOutbound(in.Source.Config, ev.Repository.Owner, ev.Run.Path)
 	if len(cands) == 0 && ev.Run.Path == "" {
 		p.Reason = ReasonNoMatchingRule
@@ -188,7 +188,7 @@ func (e *evaluator) guard(t *Target, c Candidate) bool {
 	}
 	chain := e.in.Chain
 	for _, link := range chain {
-		if strings.EqualFold(link.Repository, t.Repository) && WorkflowBasename(link.Workflow) == t.Workflow {
+		if strings.EqualFold(link.Repository, t.Repository) && dispatching.WorkflowBase(link.Workflow) == t.Workflow {
 			deny(t, ReasonDispatchCycle, fmt.Sprintf("%s %s already ran in this dispatch chain (%s), so dispatching it again would loop (%s)",
 				t.Repository, t.Workflow, chainString(chain), e.origin(c)))
 			return false
@@ -238,7 +238,7 @@ func (e *evaluator) authorize(t *Target, c Candidate) {
 	ar := Authorize(res.Config, file, AuthRequest{
 		SourceOwner:    ev.Repository.Owner,
 		SourceName:     ev.Repository.Name,
-		SourceWorkflow: WorkflowBasename(ev.Run.Path),
+		SourceWorkflow: dispatching.WorkflowBase(ev.Run.Path),
 		TargetOwner:    c.Owner,
 		TargetWorkflow: t.Workflow,
 		InputKeys:      keys,
@@ -274,7 +274,7 @@ func (e *evaluator) lookup(repo string) ConfigResult {
 // failure's reason code and detail, or "" when the source is eligible.
 func checkSource(ev Event, pol Policy) (string, string) {
 	full := strings.ToLower(ev.Repository.FullName())
-	workflow := strings.ToLower(WorkflowBasename(ev.Run.Path))
+	workflow := strings.ToLower(dispatching.WorkflowBase(ev.Run.Path))
 	if pol.EnforceSourceDefaultBranch {
 		switch {
 		case ev.Run.HeadBranch == nil || *ev.Run.HeadBranch == "":
@@ -312,7 +312,7 @@ func checkSource(ev Event, pol Policy) (string, string) {
 func SourceOf(ev Event) Source {
 	s := Source{
 		Repository: ev.Repository.FullName(),
-		Workflow:   WorkflowBasename(ev.Run.Path),
+		Workflow:   dispatching.WorkflowBase(ev.Run.Path),
 		RunID:      ev.Run.ID,
 		RunAttempt: ev.Run.RunAttempt,
 		HeadSHA:    ev.Run.HeadSHA,
@@ -365,7 +365,7 @@ func chainString(chain []ChainLink) string {
 	}
 	parts := make([]string, len(chain))
 	for i, l := range chain {
-		parts[i] = l.Repository + " " + WorkflowBasename(l.Workflow)
+		parts[i] = l.Repository + " " + dispatching.WorkflowBase(l.Workflow)
 	}
 	return strings.Join(parts, " → ")
 }

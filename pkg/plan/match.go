@@ -6,12 +6,6 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 )
 
-// WorkflowBasename normalises a workflow file name or path to its base
-// name: it splits on "/", drops empty segments and keeps the last one
-// (".github/workflows/ci.yml" and "ci.yml" both give "ci.yml"; "a/b/" gives
-// "b"). When no segment remains ("" or "/") the input is returned as is.
-func WorkflowBasename(p string) string { return dispatching.WorkflowBase(p) }
-
 // SplitTargetRepository resolves an outbound target's repository against the
 // source owner. The value is split on "/" with empty parts dropped: exactly
 // two parts give owner and name; anything else (a bare "name", or a value
@@ -56,10 +50,10 @@ func MatchOutbound(cfg *dispatching.Config, sourceOwner, runPath string) []Candi
 	if cfg == nil {
 		return nil
 	}
-	want := WorkflowBasename(runPath)
+	want := dispatching.WorkflowBase(runPath)
 	var out []Candidate
 	for ri, rule := range cfg.Outbound {
-		if WorkflowBasename(rule.Source.Workflow) != want {
+		if dispatching.WorkflowBase(rule.Source.Workflow) != want {
 			continue
 		}
 		for ti, t := range rule.Targets {
@@ -67,7 +61,7 @@ func MatchOutbound(cfg *dispatching.Config, sourceOwner, runPath string) []Candi
 			c := Candidate{
 				Owner:    owner,
 				Name:     name,
-				Workflow: WorkflowBasename(t.Workflow),
+				Workflow: dispatching.WorkflowBase(t.Workflow),
 				Ref:      t.Ref,
 				Rule:     ri + 1,
 				Index:    ti + 1,

@@ -7,7 +7,7 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 )
 
-func TestWorkflowBasename(t *testing.T) {
+func TestWorkflowBaseNormalisation(t *testing.T) {
 	tests := map[string]string{
 		".github/workflows/ci.yml": "ci.yml",
 		"ci.yml":                   "ci.yml",
@@ -21,8 +21,8 @@ func TestWorkflowBasename(t *testing.T) {
 		"CI.yml":                   "CI.yml",
 	}
 	for in, want := range tests {
-		if got := WorkflowBasename(in); got != want {
-			t.Errorf("WorkflowBasename(%q) = %q, want %q", in, got, want)
+		if got := dispatching.WorkflowBase(in); got != want {
+			t.Errorf("WorkflowBase(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func TestRealWebhookPayloads(t *testing.T) {
 				(ev.Run.HeadBranch == nil) != (want.WorkflowRun.HeadBranch == nil) {
 				t.Errorf("example %d: parsed %+v from %+v", i, ev, want)
 			}
-			wf := WorkflowBasename(ev.Run.Path)
+			wf := dispatching.WorkflowBase(ev.Run.Path)
 			if wf == "" {
 				wf = "ci.yml"
 			}

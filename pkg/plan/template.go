@@ -41,7 +41,7 @@ func VarsFromEvent(ev Event) TemplateVars {
 		"source.run_id":      runID,
 		"source.run_url":     ev.Run.HTMLURL,
 		"source.repo":        ev.Repository.FullName(),
-		"source.workflow":    WorkflowBasename(ev.Run.Path),
+		"source.workflow":    dispatching.WorkflowBase(ev.Run.Path),
 	}
 }
 

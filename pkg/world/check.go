@@ -97,7 +97,7 @@ func (c *checker) outbound(r *Repo) {
 	cfg := r.Config.Config
 	done := map[string]bool{}
 	for _, rule := range cfg.Outbound {
-		wf := plan.WorkflowBasename(rule.Source.Workflow)
+		wf := dispatching.WorkflowBase(rule.Source.Workflow)
 		if done[wf] {
 			continue
 		}
@@ -241,7 +241,7 @@ func (c *checker) inbound(r *Repo) {
 		if src == nil {
 			continue // outside the folder: nothing to compare with
 		}
-		srcWF := plan.WorkflowBasename(rule.Source.Workflow)
+		srcWF := dispatching.WorkflowBase(rule.Source.Workflow)
 		who := fmt.Sprintf("%s %s", srcName, srcWF)
 		var why func(workflows string) string
 		switch {
@@ -287,7 +287,7 @@ func (c *checker) inbound(r *Repo) {
 		if !slices.Contains(used, true) {
 			var names []string
 			for _, t := range rule.Targets {
-				names = append(names, plan.WorkflowBasename(t.Workflow))
+				names = append(names, dispatching.WorkflowBase(t.Workflow))
 			}
 			c.warn(r.ConfigFile, rule.Pos, dispatching.RuleUnusedInboundRule,
 				"inbound rule %d lets %s dispatch %s, but %s", i+1, who, strings.Join(names, ", "), why(strings.Join(names, " or ")))
@@ -299,7 +299,7 @@ func (c *checker) inbound(r *Repo) {
 				if pos.Line == 0 {
 					pos = rule.Pos
 				}
-				name := plan.WorkflowBasename(t.Workflow)
+				name := dispatching.WorkflowBase(t.Workflow)
 				c.warn(r.ConfigFile, pos, dispatching.RuleUnusedInboundRule,
 					"inbound rule %d lets %s dispatch %s, but %s", i+1, who, name, why(name))
 			}

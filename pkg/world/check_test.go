@@ -567,7 +567,7 @@ func TestCheckAgreesWithEngine(t *testing.T) {
 			continue
 		}
 		for _, rule := range r.Config.Config.Outbound {
-			ev, err := w.Event(RunSpec{Repository: r.FullName(), Workflow: plan.WorkflowBasename(rule.Source.Workflow)})
+			ev, err := w.Event(RunSpec{Repository: r.FullName(), Workflow: dispatching.WorkflowBase(rule.Source.Workflow)})
 			if err != nil {
 				t.Fatal(err)
 			}
