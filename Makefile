@@ -29,7 +29,7 @@ completions:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Test-only npm packages (GitHub webhook examples, OpenAPI description, dynalite).
+# Test-only npm packages (GitHub webhook examples and OpenAPI description, SARIF Multitool, DynamoDB Local, local-aws-sqs).
 .ci/node_modules/.installed: .ci/package.json .ci/package-lock.json
 	cd .ci && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
