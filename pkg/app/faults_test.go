@@ -49,16 +49,16 @@ func indexOf(s, sub string) int {
 	return -1
 }
 
-// twice is an Enqueuer that puts every message on the queue twice (the
+// twice is an ApplyHook that puts every message on its queue twice (the
 // second copy under another dedup id, so the queue cannot drop it): every
 // request and work item is delivered at least twice.
-type twice struct{ pipeline.Enqueuer }
-
-func (q twice) Enqueue(ctx context.Context, dedupID string, body []byte) error {
-	if err := q.Enqueuer.Enqueue(ctx, dedupID, body); err != nil {
-		return err
+func twice(_ context.Context, e *pipeline.Effects) error {
+	n := len(e.Enqueue)
+	for _, m := range e.Enqueue[:n] {
+		m.DedupID += "#copy"
+		e.Enqueue = append(e.Enqueue, m)
 	}
-	return q.Enqueuer.Enqueue(ctx, dedupID+"#copy", body)
+	return nil
 }
 
 // checkExactlyOnce asserts, for source runs ids, that acme/deploy cd.yml
@@ -153,9 +153,7 @@ func TestServeDuplicatesAndStorms(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "dispatcher.db")
 	st := loadSettings(t, env(fake, db, map[string]string{"QUEUE_MAX_RECEIVES": "20", "CREATE_ISSUES": "false"}))
-	srv := start(t, st, app.WithPorts(func(p *app.Ports) {
-		p.Requests, p.Targets = twice{p.Requests}, twice{p.Targets}
-	}))
+	srv := start(t, st, app.WithApplyHook(twice))
 
 	ids := []int64{5001, 5002, 5003, 5004, 5005, 5006}
 	var wg sync.WaitGroup
@@ -198,21 +196,21 @@ func TestServeDuplicatesAndStorms(t *testing.T) {
 	}
 }
 
-// crashingClaims fails Complete once, right after GitHub recorded the
-// dispatch, and stops the app there: the process "dies" between the POST
-// and the completion record.
-type crashingClaims struct {
-	pipeline.Claims
+// crashAt is an ApplyHook that fails, once, the first step whose effects
+// match, and stops the app there: the process "dies" before that step's
+// transaction commits.
+type crashAt struct {
+	match   func(e *pipeline.Effects) bool
 	crash   func()
 	crashed atomic.Bool
 }
 
-func (c *crashingClaims) Complete(ctx context.Context, key string, r pipeline.DispatchResult) error {
-	if c.crashed.CompareAndSwap(false, true) {
+func (c *crashAt) hook(_ context.Context, e *pipeline.Effects) error {
+	if c.match(e) && c.crashed.CompareAndSwap(false, true) {
 		c.crash()
-		return errors.New("simulated crash before the completion record")
+		return errors.New("simulated crash before the commit")
 	}
-	return c.Claims.Complete(ctx, key, r)
+	return nil
 }
 
 // A crash between the POST and the completion record: after a restart on
@@ -224,12 +222,10 @@ func TestServeCrashAfterDispatchBeforeComplete(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "dispatcher.db")
 	st := loadSettings(t, env(fake, db, map[string]string{"CREATE_ISSUES": "false"}))
 	var srv *server
-	claims := &crashingClaims{}
-	srv = start(t, st, app.WithConcurrency(1, 1), app.WithPorts(func(p *app.Ports) {
-		claims.Claims = p.Claims
-		claims.crash = func() { srv.stop() }
-		p.Claims = claims
-	}))
+	// The dispatcher's step after a successful POST completes the claim.
+	claims := &crashAt{match: func(e *pipeline.Effects) bool { return e.Complete != nil }}
+	claims.crash = func() { srv.stop() }
+	srv = start(t, st, app.WithConcurrency(1, 1), app.WithApplyHook(claims.hook))
 	if code, b := send(t, srv.URL, "workflow_run", "crash-1", payloadFor(t, 7001)); code != 202 {
 		t.Fatalf("%d %s", code, b)
 	}
@@ -274,38 +270,20 @@ func mustJourney(t *testing.T, store *local.Store, delivery string) []facts.Even
 	return j
 }
 
-// crashingEnqueuer stops the app on its n-th Enqueue and fails it: the
-// planner dies after enqueuing some work items, or ingress dies before the
-// request is durable.
-type crashingEnqueuer struct {
-	pipeline.Enqueuer
-	at    int32
-	n     atomic.Int32
-	crash func()
-}
-
-func (q *crashingEnqueuer) Enqueue(ctx context.Context, dedupID string, body []byte) error {
-	if q.n.Add(1) == q.at {
-		q.crash()
-		return errors.New("simulated crash before the enqueue")
-	}
-	return q.Enqueuer.Enqueue(ctx, dedupID, body)
-}
-
-// A crash inside the planner after the first work item was enqueued and
-// before the second: the request is planned again after the restart, the
-// first item is not dispatched twice and the second is not lost.
+// A crash of the planner before its step commits (facts, work items and
+// the ack are one transaction, so nothing of it is applied): the request
+// is planned again after the restart and each target dispatched once.
 func TestServeCrashBetweenPlannerAndQueue(t *testing.T) {
 	t.Parallel()
 	fake := newWorld(t)
 	db := filepath.Join(t.TempDir(), "dispatcher.db")
 	st := loadSettings(t, env(fake, db, map[string]string{"CREATE_ISSUES": "false"}))
 	var srv *server
-	q := &crashingEnqueuer{at: 2}
-	srv = start(t, st, app.WithConcurrency(1, 1), app.WithPorts(func(p *app.Ports) {
-		q.Enqueuer, q.crash = p.Targets, func() { srv.stop() }
-		p.Targets = q
-	}))
+	q := &crashAt{match: func(e *pipeline.Effects) bool {
+		return len(e.Enqueue) > 0 && e.Enqueue[0].Queue == pipeline.QueueTargets
+	}}
+	q.crash = func() { srv.stop() }
+	srv = start(t, st, app.WithConcurrency(1, 1), app.WithApplyHook(q.hook))
 	if code, b := send(t, srv.URL, "workflow_run", "plan-crash", payloadFor(t, 7101)); code != 202 {
 		t.Fatalf("%d %s", code, b)
 	}
@@ -330,11 +308,8 @@ func TestServeCrashInIngressThenRedelivery(t *testing.T) {
 	fake := newWorld(t)
 	db := filepath.Join(t.TempDir(), "dispatcher.db")
 	st := loadSettings(t, env(fake, db, map[string]string{"CREATE_ISSUES": "false"}))
-	q := &crashingEnqueuer{at: 1, crash: func() {}}
-	srv := start(t, st, app.WithPorts(func(p *app.Ports) {
-		q.Enqueuer = p.Requests
-		p.Requests = q
-	}))
+	q := &crashAt{match: func(e *pipeline.Effects) bool { return e.Replay != "" }, crash: func() {}}
+	srv := start(t, st, app.WithApplyHook(q.hook))
 	body := payloadFor(t, 7201)
 	if code, b := send(t, srv.URL, "workflow_run", "ingress-crash", body); code != 503 {
 		t.Fatalf("first attempt: %d %s, want 503", code, b)

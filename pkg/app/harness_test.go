@@ -122,12 +122,12 @@ type instantSleep struct{}
 func (instantSleep) Now() time.Time                                   { return time.Now() }
 func (instantSleep) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
-// fastOptions are the test timings: quick polling, short drain, retries
-// after at most 20ms and no GitHub backoff sleeps.
+// fastOptions are the test timings: a quick idle check, short drain,
+// retries after at most 20ms and no GitHub backoff sleeps.
 func fastOptions() []app.Option {
 	return []app.Option{
-		app.WithWorkerTimings(time.Millisecond, 10*time.Millisecond, 2*time.Second,
-			func(_ pipeline.Message, err error) time.Duration {
+		app.WithWorkerTimings(10*time.Millisecond, 2*time.Second,
+			func(_ int, err error) time.Duration {
 				return min(pipeline.RetryAfterOf(err), 20*time.Millisecond)
 			}),
 		app.WithGitHubOptions(ghapp.WithClock(instantSleep{})),
@@ -241,8 +241,13 @@ func dlq(t testing.TB, store *local.Store, queue string) []local.Message {
 	return ms
 }
 
+// summary folds the facts not folded yet (the app's folder may lag behind)
+// and returns the counters.
 func summary(t testing.TB, store *local.Store) facts.Counts {
 	t.Helper()
+	if _, err := store.Fold(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	s, err := store.Summary(context.Background())
 	if err != nil {
 		t.Fatal(err)

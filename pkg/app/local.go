@@ -18,8 +18,8 @@ import (
 
 // Queue names of the embedded runtime.
 const (
-	RequestsQueue = "requests"
-	TargetsQueue  = "targets"
+	RequestsQueue = pipeline.QueueRequests
+	TargetsQueue  = pipeline.QueueTargets
 )
 
 // Defaults of the embedded runtime (see the With… options).
@@ -72,9 +72,10 @@ type options struct {
 	shutdownTimeout time.Duration
 	plannerConc     int
 	dispatchConc    int
-	worker          pipeline.WorkerOptions
+	worker          local.WorkerOptions
 	store           local.Options
 	httpTimeouts    HTTPTimeouts
+	applyHook       ApplyHook
 }
 
 // WithClock sets the clock of the store and the stages (time.Now by
@@ -113,12 +114,41 @@ func WithConcurrency(planner, dispatcher int) Option {
 	return func(o *options) { o.plannerConc, o.dispatchConc = planner, dispatcher }
 }
 
-// WithWorkerTimings sets the queue workers' polling bounds, drain timeout
-// and retry delay (zero values keep pipeline.RunWorker's defaults).
-func WithWorkerTimings(pollMin, pollMax, drain time.Duration, retryDelay func(pipeline.Message, error) time.Duration) Option {
+// WithWorkerTimings sets the queue workers' idle check, drain timeout and
+// retry delay (zero values keep local.RunWorker's defaults).
+func WithWorkerTimings(idleCheck, drain time.Duration, retryDelay func(receiveCount int, err error) time.Duration) Option {
 	return func(o *options) {
-		o.worker.PollMin, o.worker.PollMax, o.worker.DrainTimeout, o.worker.RetryDelay = pollMin, pollMax, drain, retryDelay
+		o.worker.IdleCheck, o.worker.DrainTimeout, o.worker.RetryDelay = idleCheck, drain, retryDelay
 	}
+}
+
+// ApplyHook sees the effects of every step of the embedded runtime before
+// they are applied (ingress, planner and dispatcher steps, and settlements
+// without effects). It may change them, or return an error, which fails
+// the step as a failed commit would: the fault injection of the crash
+// tests.
+type ApplyHook func(ctx context.Context, e *pipeline.Effects) error
+
+// WithApplyHook installs an ApplyHook (tests only).
+func WithApplyHook(h ApplyHook) Option { return func(o *options) { o.applyHook = h } }
+
+// hookedStore applies through the store after the ApplyHook.
+type hookedStore struct {
+	*local.Store
+	hook ApplyHook
+}
+
+// Apply implements pipeline.Applier.
+func (h hookedStore) Apply(ctx context.Context, e pipeline.Effects) error {
+	return h.ApplyStep(ctx, e, nil)
+}
+
+// ApplyStep implements local.StepApplier.
+func (h hookedStore) ApplyStep(ctx context.Context, e pipeline.Effects, settle *local.Settle) error {
+	if err := h.hook(ctx, &e); err != nil {
+		return err
+	}
+	return h.Store.ApplyStep(ctx, e, settle)
 }
 
 // WithHTTPTimeouts sets the webhook server's timeouts; zero fields keep
@@ -214,11 +244,18 @@ func NewLocal(ctx context.Context, s *settings.Settings, info BuildInfo, logger 
 	so.VisibilityTimeout = s.QueueVisibilityTimeout
 	so.MaxReceives = s.QueueMaxReceives
 	so.ReplayWindow = s.ReplayWindow
+	so.Create = true
 	store, err := local.Open(ctx, s.DBPath, so)
 	if err != nil {
 		return nil, err
 	}
+	var apply local.StepApplier = store
+	if o.applyHook != nil {
+		apply = hookedStore{Store: store, hook: o.applyHook}
+	}
+	o.worker.Apply = apply
 	ports := Ports{
+		Apply:    apply,
 		Requests: store.Queue(RequestsQueue), Targets: store.Queue(TargetsQueue),
 		Replay: store.ReplayGuard(), Facts: store, Claims: store, Lineage: store, Outcomes: store,
 		GitHub: gh, Issues: gh,
@@ -269,22 +306,33 @@ func (l *Local) Run(ctx context.Context, ln net.Listener) error {
 		stop() // a failed listener stops everything
 	}()
 
-	worker := func(name string, conc int, handle func(context.Context, pipeline.Message) error) {
+	worker := func(name string, conc int, handle local.Handler) {
 		wo := l.opts.worker
-		wo.Name, wo.Concurrency = name, conc
-		wo.Visibility, wo.MaxReceives = l.settings.QueueVisibilityTimeout, l.settings.QueueMaxReceives
+		wo.Concurrency = conc
+		wo.Visibility = l.settings.QueueVisibilityTimeout
 		wo.Logger = l.log
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := pipeline.RunWorker(runCtx, l.Store.Queue(name).Consumer(), handle, wo); err != nil {
+			if err := l.Store.RunWorker(runCtx, name, handle, wo); err != nil {
 				l.log.Error("worker stopped", "queue", name, "error", err)
 				stop()
 			}
 		}()
 	}
-	worker(RequestsQueue, l.opts.plannerConc, l.Stages.Planner.HandleMessage)
-	worker(TargetsQueue, l.opts.dispatchConc, l.Stages.Dispatcher.HandleMessage)
+	worker(RequestsQueue, l.opts.plannerConc, func(ctx context.Context, m pipeline.Message) pipeline.Step {
+		return l.Stages.Planner.Plan(ctx, m.Body, m.Delivery())
+	})
+	worker(TargetsQueue, l.opts.dispatchConc, func(ctx context.Context, m pipeline.Message) pipeline.Step {
+		return l.Stages.Dispatcher.Dispatch(ctx, m.Body, m.Delivery())
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Projections are folded behind the hot path; a fold that fails is
+		// retried at the next wake-up.
+		l.Store.RunFolder(runCtx, time.Second, func(err error) { l.log.Warn("projection fold failed; retrying", "error", err) })
+	}()
 
 	wg.Add(1)
 	go func() {

@@ -22,6 +22,11 @@ type BuildInfo = httpapi.BuildInfo
 // from SQLite and the GitHub App client; the AWS runtime from SQS,
 // EventBridge and DynamoDB) and BuildStages wires them.
 type Ports struct {
+	// Apply makes a step's effects durable. When nil, BuildStages applies
+	// them through the ports below (pipeline.PortApplier: the AWS order);
+	// the embedded runtime sets its store, which applies a step in one
+	// transaction.
+	Apply    pipeline.Applier
 	Requests pipeline.Enqueuer      // the requests queue (ingress → planner)
 	Targets  pipeline.Enqueuer      // the targets queue (planner → dispatcher)
 	Replay   pipeline.ReplayGuard   // webhook delivery ids
@@ -86,19 +91,25 @@ func BuildStages(s *settings.Settings, p Ports, o StageOptions) (*Stages, error)
 	if s.CreateIssues && (p.Issues == nil || p.Outcomes == nil) {
 		return nil, errors.New("build stages: CREATE_ISSUES needs an issue creator and an outcome store")
 	}
+	apply := p.Apply
+	if apply == nil {
+		apply = pipeline.PortApplier{
+			Queues: map[string]pipeline.Enqueuer{pipeline.QueueRequests: p.Requests, pipeline.QueueTargets: p.Targets},
+			Replay: p.Replay, Facts: p.Facts, Claims: p.Claims, Lineage: p.Lineage, Outcomes: p.Outcomes, Logger: log,
+		}
+	}
 	in, err := pipeline.NewIngress(pipeline.IngressConfig{
-		Secret: []byte(s.WebhookSecret.Value()), Requests: p.Requests, Replay: p.Replay, Facts: p.Facts,
-		Now: o.Now, Logger: log,
+		Secret: []byte(s.WebhookSecret.Value()), Apply: apply, Now: o.Now, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build stages: %w", err)
 	}
 	pc := pipeline.PlannerConfig{
-		Targets: p.Targets, Facts: p.Facts, Lineage: p.Lineage, GitHub: p.GitHub, Policy: s.Policy(),
+		Apply: apply, Lineage: p.Lineage, GitHub: p.GitHub, Policy: s.Policy(),
 		Now: o.Now, Logger: log,
 	}
 	dc := pipeline.DispatcherConfig{
-		Claims: p.Claims, Lineage: p.Lineage, GitHub: p.GitHub, Facts: p.Facts,
+		Apply: apply, Claims: p.Claims, GitHub: p.GitHub,
 		ClaimLease: o.ClaimLease, Now: o.Now, Logger: log,
 	}
 	if s.CreateIssues {

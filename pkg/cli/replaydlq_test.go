@@ -104,7 +104,7 @@ func replayDeadLetter(ctx context.Context, q *local.Queue, body []byte, maxRecei
 //	5 targets      d-4 acme/docs:publish.yml  visible (not dead-lettered)
 func replaySeed(ctx context.Context, path string) error {
 	clock := &replayClock{t: replaySeedStart}
-	st, err := local.Open(ctx, path, local.Options{Clock: clock.Now, MaxReceives: 5})
+	st, err := local.Open(ctx, path, local.Options{Clock: clock.Now, MaxReceives: 5, Create: true})
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func cmdReplayCount(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: replaydlqcount FILE QUEUE VISIBLE DEAD")
 	}
 	ctx := context.Background()
-	st, err := local.Open(ctx, ts.MkAbs(args[0]), local.Options{})
+	st, err := local.Open(ctx, ts.MkAbs(args[0]), local.Options{Create: true})
 	ts.Check(err)
 	defer st.Close()
 	stats, err := st.Queue(args[1]).Stats(ctx)
@@ -246,7 +246,7 @@ func TestReplayDLQListAndFilters(t *testing.T) {
 
 func replayOpen(t *testing.T, path string) *local.Store {
 	t.Helper()
-	st, err := local.Open(context.Background(), path, local.Options{})
+	st, err := local.Open(context.Background(), path, local.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +447,7 @@ WHEN NEW.queue = 'targets' BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err
 func TestReplayDLQIdempotentRedrive(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "dispatcher.db")
-	st, err := local.Open(ctx, path, local.Options{MaxReceives: 3})
+	st, err := local.Open(ctx, path, local.Options{MaxReceives: 3, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func TestReplayDLQIdempotentRedrive(t *testing.T) {
 		}
 		return pipeline.DispatchResult{RunID: int64(1000 + n), RunURL: "https://api.github.com/runs/" + strconv.Itoa(1000+n)}, nil
 	}
-	stage, err := pipeline.NewDispatcher(pipeline.DispatcherConfig{Claims: st, Lineage: st, GitHub: gh, Facts: st,
+	stage, err := pipeline.NewDispatcher(pipeline.DispatcherConfig{Apply: st, Claims: st, GitHub: gh,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

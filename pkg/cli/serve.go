@@ -148,7 +148,10 @@ func serveCheckDB(source, path string) error {
 // is not a SQLite database (or one from a newer dispatcher) is a usage
 // error naming where the path came from; anything else is returned as is.
 func storeOpenError(source, path string, err error) error {
+	var fe *local.FileError
 	switch {
+	case errors.As(err, &fe):
+		return usageErrorf("%s %s: %s (expected the store file of dispatcher serve)", source, path, fe.Reason)
 	case strings.Contains(err.Error(), "not a database"):
 		return usageErrorf("%s %s: not a SQLite database (expected the store file of dispatcher serve)", source, path)
 	case errors.Is(err, local.ErrSchemaTooNew):

@@ -44,7 +44,8 @@ func benchPayload(b *testing.B, size int) []byte {
 func BenchmarkWebhook(b *testing.B) {
 	for _, size := range []int{1 << 10, 20 << 10, 100 << 10} {
 		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
-			in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte(secret), Requests: discard{}, Replay: discard{}, Facts: discard{},
+			in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte(secret), Apply: pipeline.PortApplier{
+				Queues: map[string]pipeline.Enqueuer{pipeline.QueueRequests: discard{}}, Replay: discard{}, Facts: discard{}},
 				Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 			if err != nil {
 				b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 	"github.com/dispatcher-dev/dispatcher/pkg/httpapi"
+	"github.com/dispatcher-dev/dispatcher/pkg/local"
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline/pipelinetest"
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
@@ -35,9 +37,12 @@ func found(t *testing.T, repo, yml string) plan.ConfigResult {
 // exactly once and every fact counts once.
 func TestEndToEndExactlyOnce(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	requests, targets := &pipelinetest.Queue{}, &pipelinetest.Queue{}
-	replay := &pipelinetest.ReplayGuard{Window: time.Nanosecond}
-	store, claims, lineage := &pipelinetest.Facts{}, &pipelinetest.Claims{}, &pipelinetest.Lineage{}
+	// The real embedded store and its runtime loop; GitHub is a fake.
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "e2e.db"), local.Options{Create: true, ReplayWindow: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	var calls atomic.Int32
 	gh := &pipelinetest.GitHub{
 		ConfigResults: map[string]plan.ConfigResult{
@@ -60,7 +65,7 @@ outbound:
 		return pipeline.DispatchResult{Attempts: 1, RunID: int64(5000 + n)}, nil
 	}
 
-	in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte(secret), Requests: requests, Replay: replay, Facts: store, Logger: log})
+	in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte(secret), Apply: db, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,21 +73,30 @@ outbound:
 	if err != nil {
 		t.Fatal(err)
 	}
-	planner, err := pipeline.NewPlanner(pipeline.PlannerConfig{Targets: targets, Facts: store, Lineage: lineage, GitHub: gh, Policy: plan.DefaultPolicy(), Logger: log})
+	planner, err := pipeline.NewPlanner(pipeline.PlannerConfig{Apply: db, Lineage: db, GitHub: gh, Policy: plan.DefaultPolicy(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dispatcher, err := pipeline.NewDispatcher(pipeline.DispatcherConfig{Claims: claims, Lineage: lineage, GitHub: gh, Facts: store, Logger: log})
+	dispatcher, err := pipeline.NewDispatcher(pipeline.DispatcherConfig{Apply: db, Claims: db, GitHub: gh, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	opts := pipeline.WorkerOptions{Concurrency: 2, PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
-		RetryDelay: func(pipeline.Message, error) time.Duration { return 0 }, Logger: log}
+	opts := local.WorkerOptions{Concurrency: 2, RetryDelay: func(int, error) time.Duration { return 0 }, Logger: log}
 	done := make(chan struct{}, 2)
-	go func() { pipeline.RunWorker(ctx, requests, planner.HandleMessage, opts); done <- struct{}{} }()
-	go func() { pipeline.RunWorker(ctx, targets, dispatcher.HandleMessage, opts); done <- struct{}{} }()
+	go func() {
+		db.RunWorker(ctx, pipeline.QueueRequests, func(ctx context.Context, m pipeline.Message) pipeline.Step {
+			return planner.Plan(ctx, m.Body, m.Delivery())
+		}, opts)
+		done <- struct{}{}
+	}()
+	go func() {
+		db.RunWorker(ctx, pipeline.QueueTargets, func(ctx context.Context, m pipeline.Message) pipeline.Step {
+			return dispatcher.Dispatch(ctx, m.Body, m.Delivery())
+		}, opts)
+		done <- struct{}{}
+	}()
 	defer func() { cancel(); <-done; <-done }()
 
 	hs := httptest.NewServer(srv)
@@ -107,14 +121,36 @@ outbound:
 	time.Sleep(time.Millisecond)
 	send()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for store.Count(facts.TypeTriggerSucceeded) < 2 || len(requests.Pending())+len(targets.Pending()) > 0 {
-		if time.Now().After(deadline) {
-			for _, e := range store.All() {
-				t.Logf("%s %+v", e.Type, e.Data)
+	count := func(typ string) int {
+		evs, err := db.RecentEvents(t.Context(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range evs {
+			if e.Type == typ {
+				n++
 			}
-			t.Fatalf("not settled: succeeded %d, pending %d/%d, dead %v %v", store.Count(facts.TypeTriggerSucceeded),
-				len(requests.Pending()), len(targets.Pending()), requests.Dead(), targets.Dead())
+		}
+		return n
+	}
+	depth := func(q string) (pending, dead int64) {
+		st, err := db.Queue(q).Stats(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Visible + st.NotVisible, st.DeadLetters
+	}
+	// The deadline only stops a broken test from hanging.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pr, _ := depth(pipeline.QueueRequests)
+		pt, _ := depth(pipeline.QueueTargets)
+		if count(facts.TypeTriggerSucceeded) >= 2 && pr+pt == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled: succeeded %d, pending %d/%d", count(facts.TypeTriggerSucceeded), pr, pt)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -126,14 +162,16 @@ outbound:
 	if succeeded != 2 {
 		t.Errorf("successful dispatch calls = %d, want 2 (deploy and web once each); calls by repo %v", succeeded, ok)
 	}
-	if n := len(requests.Dead()) + len(targets.Dead()); n != 0 {
+	_, dr := depth(pipeline.QueueRequests)
+	_, dt := depth(pipeline.QueueTargets)
+	if n := dr + dt; n != 0 {
 		t.Errorf("%d messages dead-lettered", n)
 	}
 	for typ, want := range map[string]int{
 		facts.TypeRequestAccepted: 1, facts.TypePlanCreated: 1, facts.TypeTargetQueued: 2,
 		facts.TypeTargetDenied: 1, facts.TypeTriggerSucceeded: 2, facts.TypeTriggerFailed: 0,
 	} {
-		if n := store.Count(typ); n != want {
+		if n := count(typ); n != want {
 			t.Errorf("%s: %d, want %d", typ, n, want)
 		}
 	}

@@ -8,30 +8,29 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
 )
 
-func TestConsumer(t *testing.T) {
+func TestQueueRetryKeepsLastError(t *testing.T) {
 	c := newClock()
 	s := openTemp(t, c, Options{MaxReceives: 2})
 	q := s.Queue("targets")
-	cons := q.Consumer()
 	if err := q.Enqueue(ctx, "a", []byte("A")); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := cons.Receive(ctx, 5, time.Minute)
-	if err != nil || len(ms) != 1 || ms[0].ReceiveCount != 1 || ms[0].MaxReceives != 2 || ms[0].Delivery().Final() {
+	ms, err := q.Receive(ctx, 5, time.Minute)
+	if err != nil || len(ms) != 1 || ms[0].ReceiveCount != 1 || ms[0].ReceiveCount >= 2 {
 		t.Fatalf("receive %+v %v", ms, err)
 	}
-	if err := cons.Retry(ctx, ms[0].Handle, 0, errors.New("502 from GitHub")); err != nil {
+	if err := q.Retry(ctx, ms[0].Receipt, 0, "502 from GitHub"); err != nil {
 		t.Fatal(err)
 	}
-	ms, _ = cons.Receive(ctx, 5, time.Minute)
-	if len(ms) != 1 || !ms[0].Delivery().Final() {
+	ms, _ = q.Receive(ctx, 5, time.Minute)
+	if len(ms) != 1 || ms[0].ReceiveCount != 2 {
 		t.Fatalf("second receive %+v", ms)
 	}
 	// Giving a message back without an error keeps the last error.
-	if err := cons.Retry(ctx, ms[0].Handle, 0, nil); err != nil {
+	if err := q.Retry(ctx, ms[0].Receipt, 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	if ms, _ = cons.Receive(ctx, 5, time.Minute); len(ms) != 0 {
+	if ms, _ = q.Receive(ctx, 5, time.Minute); len(ms) != 0 {
 		t.Fatalf("third receive %+v", ms)
 	}
 	dl, _ := q.ListDLQ(ctx, Filter{})
@@ -39,11 +38,11 @@ func TestConsumer(t *testing.T) {
 		t.Fatalf("DLQ %+v", dl)
 	}
 	q.Redrive(ctx, Filter{})
-	ms, _ = cons.Receive(ctx, 5, time.Minute)
-	if err := cons.DeadLetter(ctx, ms[0].Handle, errors.New("404 Not Found")); err != nil {
+	ms, _ = q.Receive(ctx, 5, time.Minute)
+	if err := q.MoveToDLQ(ctx, ms[0].Receipt, "404 Not Found"); err != nil {
 		t.Fatal(err)
 	}
-	if err := cons.Ack(ctx, ms[0].Handle); !errors.Is(err, ErrStaleReceipt) {
+	if err := q.Ack(ctx, ms[0].Receipt); !errors.Is(err, ErrStaleReceipt) {
 		t.Errorf("ack after dead letter: %v", err)
 	}
 	if dl, _ = q.ListDLQ(ctx, Filter{}); len(dl) != 1 || dl[0].LastError != "404 Not Found" {

@@ -26,119 +26,288 @@ const (
 	kindFailure  = "failure"  // key event id, sort time
 )
 
-// Publish appends facts and applies the projection reducer to the stored
-// read models in one transaction: either every fact of the call is
-// appended and applied, or none is. A fact whose id is already stored is
-// skipped, so publishing a fact twice counts once. It implements
-// pipeline.FactPublisher.
+// Publish appends facts in one transaction (a fact whose id is already
+// stored is skipped, so publishing a fact twice counts once) and wakes the
+// background folder, which folds them into the projections (Fold). It
+// implements pipeline.FactPublisher.
 func (s *Store) Publish(ctx context.Context, events ...facts.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	for _, e := range events {
-		if e.ID == "" || e.Type == "" || e.Time.IsZero() {
-			return fmt.Errorf("publish: %w: id %q, type %q, time %v", ErrInvalidFact, e.ID, e.Type, e.Time)
-		}
+	if err := checkFacts(events); err != nil {
+		return fmt.Errorf("publish: %w", err)
 	}
 	recorded := s.now()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, e := range events {
-			if err := s.applyOne(ctx, tx, e, recorded); err != nil {
-				return fmt.Errorf("fact %s (%s): %w", e.ID, e.Type, err)
-			}
-		}
-		return nil
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return appendFacts(ctx, tx, events, recorded)
 	})
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	s.notifyFold()
 	return nil
 }
 
-func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, e facts.Event, recorded time.Time) error {
-	e.Time = e.Time.UTC()
-	body, err := json.Marshal(e)
-	if err != nil {
-		return err
+func checkFacts(events []facts.Event) error {
+	for _, e := range events {
+		if e.ID == "" || e.Type == "" || e.Time.IsZero() {
+			return fmt.Errorf("%w: id %q, type %q, time %v", ErrInvalidFact, e.ID, e.Type, e.Time)
+		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO events(id, type, time, delivery_id, source_repo, recorded_at, event)
+	return nil
+}
+
+// appendFacts inserts facts into the event log (one insert each; an id
+// already stored is skipped). The folder applies them to the projections.
+func appendFacts(ctx context.Context, tx *sql.Tx, events []facts.Event, recorded time.Time) error {
+	for _, e := range events {
+		e.Time = e.Time.UTC()
+		body, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("fact %s: %w", e.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events(id, type, time, delivery_id, source_repo, recorded_at, event)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-		e.ID, e.Type, ns(e.Time), e.Data.DeliveryID, facts.RepoOf(e), ns(recorded), string(body))
-	if err != nil {
-		return fmt.Errorf("append: %w", err)
+			e.ID, e.Type, ns(e.Time), e.Data.DeliveryID, facts.RepoOf(e), ns(recorded), string(body)); err != nil {
+			return fmt.Errorf("append fact %s (%s): %w", e.ID, e.Type, err)
+		}
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil // already applied
+	return nil
+}
+
+// DefaultFoldBatch is how many facts one fold transaction applies.
+const DefaultFoldBatch = 512
+
+// Fold applies every fact appended since the last fold to the projections,
+// in transactions of at most DefaultFoldBatch facts, and returns how many
+// it applied. Each fact is applied once: the fold cursor (the last folded
+// sequence number) moves in the same transaction as the projection rows.
+// RunFolder calls it in the background; tools and tests call it to read
+// up-to-date projections.
+func (s *Store) Fold(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.foldBatch(ctx, DefaultFoldBatch)
+		total += n
+		if err != nil || n < DefaultFoldBatch {
+			return total, err
+		}
+	}
+}
+
+// RunFolder folds facts into the projections in the background until ctx
+// is done: at once after a commit that appended facts in this process, and
+// every interval for facts appended by other processes. Errors are given
+// to logf and retried at the next wake.
+func (s *Store) RunFolder(ctx context.Context, interval time.Duration, logf func(error)) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.foldSig:
+		case <-t.C:
+		}
+		if _, err := s.Fold(ctx); err != nil && ctx.Err() == nil && logf != nil {
+			logf(err)
+		}
+	}
+}
+
+// FoldLag is how far the projections are behind the event log.
+type FoldLag struct {
+	// Pending is the number of facts appended but not yet folded.
+	Pending int64 `json:"pending"`
+	// Oldest is when the oldest pending fact was recorded (zero when none).
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// FoldLag reports the facts not yet folded into the projections.
+func (s *Store) FoldLag(ctx context.Context) (FoldLag, error) {
+	var lag FoldLag
+	var oldest sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(recorded_at) FROM events WHERE seq > (SELECT seq FROM fold_state WHERE id = 1)`).Scan(&lag.Pending, &oldest)
+	if err != nil {
+		return FoldLag{}, fmt.Errorf("fold lag: %w", err)
+	}
+	lag.Oldest = nullTime(oldest)
+	return lag, nil
+}
+
+// foldBatch folds up to limit pending facts in one transaction.
+func (s *Store) foldBatch(ctx context.Context, limit int) (int, error) {
+	n := 0
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = foldTx(ctx, tx, limit)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fold facts: %w", err)
+	}
+	return n, nil
+}
+
+// foldTx applies the next limit facts after the fold cursor: it loads the
+// projection rows they touch into a facts.State, applies the reducer to
+// each fact in sequence order, writes the rows back and moves the cursor.
+func foldTx(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
+	var cursor int64
+	if err := tx.QueryRowContext(ctx, "SELECT seq FROM fold_state WHERE id = 1").Scan(&cursor); err != nil {
+		return 0, fmt.Errorf("read fold cursor: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT seq, event FROM events WHERE seq > ? ORDER BY seq LIMIT ?", cursor, limit)
+	if err != nil {
+		return 0, fmt.Errorf("read pending facts: %w", err)
+	}
+	type pending struct {
+		seq int64
+		ev  facts.Event
+	}
+	var evs []pending
+	for rows.Next() {
+		var p pending
+		var b string
+		if err := rows.Scan(&p.seq, &b); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if err := json.Unmarshal([]byte(b), &p.ev); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("decode fact %d: %w", p.seq, err)
+		}
+		evs = append(evs, p)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, err
+	}
+	if len(evs) == 0 {
+		return 0, nil
 	}
 
 	st := facts.NewState()
+	f := folder{tx: tx, st: st, loaded: map[string]bool{}}
+	if _, err := getRow(ctx, tx, kindSummary, "global", &st.Summary); err != nil {
+		return 0, err
+	}
+	for _, p := range evs {
+		if err := f.apply(ctx, p.ev); err != nil {
+			return 0, fmt.Errorf("fold fact %s (%s): %w", p.ev.ID, p.ev.Type, err)
+		}
+	}
+	if err := f.flush(ctx); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE fold_state SET seq = ? WHERE id = 1", evs[len(evs)-1].seq); err != nil {
+		return 0, fmt.Errorf("move fold cursor: %w", err)
+	}
+	return len(evs), nil
+}
+
+// folder holds the projection rows of one fold batch in a facts.State,
+// loading each row from the table the first time a fact touches it.
+type folder struct {
+	tx       *sql.Tx
+	st       *facts.State
+	loaded   map[string]bool // kind|key of rows loaded (or found absent)
+	failures []facts.Failure
+}
+
+func (f *folder) load(ctx context.Context, kind, key string, into func() (any, func())) error {
+	id := kind + "|" + key
+	if f.loaded[id] {
+		return nil
+	}
+	f.loaded[id] = true
+	v, put := into()
+	ok, err := getRow(ctx, f.tx, kind, key, v)
+	if err != nil {
+		return err
+	}
+	if ok {
+		put()
+	}
+	return nil
+}
+
+func (f *folder) apply(ctx context.Context, e facts.Event) error {
+	st := f.st
 	var before *facts.Funnel
 	if id := e.Data.DeliveryID; id != "" {
-		var f facts.Funnel
-		ok, err := getRow(ctx, tx, kindDelivery, id, &f)
-		if err != nil {
+		var fn facts.Funnel
+		if err := f.load(ctx, kindDelivery, id, func() (any, func()) {
+			return &fn, func() { st.Deliveries[id] = fn }
+		}); err != nil {
 			return err
 		}
-		if ok {
-			before = &f
-			st.Deliveries[id] = f
+		if cur, ok := st.Deliveries[id]; ok {
+			before = &cur
 		}
 	}
 	k := facts.Touched(e, before)
-	if _, err := getRow(ctx, tx, kindSummary, "global", &st.Summary); err != nil {
+	var rs facts.RepoStats
+	if err := f.load(ctx, kindRepo, k.Repo, func() (any, func()) { return &rs, func() { st.Repos[k.Repo] = rs } }); err != nil {
 		return err
 	}
-	if err := loadInto(ctx, tx, kindRepo, k.Repo, st.Repos, k.Repo); err != nil {
+	var hb facts.HourBucket
+	if err := f.load(ctx, kindHour, strconv.FormatInt(k.Hour, 10), func() (any, func()) { return &hb, func() { st.Hours[k.Hour] = hb } }); err != nil {
 		return err
 	}
-	if err := loadInto(ctx, tx, kindHour, strconv.FormatInt(k.Hour, 10), st.Hours, k.Hour); err != nil {
-		return err
-	}
-	if err := loadInto(ctx, tx, kindMinute, minuteKey(k.Minute), st.RepoMinutes, k.Minute); err != nil {
+	var rm facts.RepoMinute
+	if err := f.load(ctx, kindMinute, minuteKey(k.Minute), func() (any, func()) { return &rm, func() { st.RepoMinutes[k.Minute] = rm } }); err != nil {
 		return err
 	}
 	for _, h := range k.LatencyHours {
-		if err := loadInto(ctx, tx, kindLatency, strconv.FormatInt(h, 10), st.Latency, h); err != nil {
+		var hist facts.Histogram
+		if err := f.load(ctx, kindLatency, strconv.FormatInt(h, 10), func() (any, func()) { return &hist, func() { st.Latency[h] = hist } }); err != nil {
 			return err
 		}
 	}
+	if failure := facts.Apply(st, e); failure != nil {
+		f.failures = append(f.failures, *failure)
+	}
+	return nil
+}
 
-	failure := facts.Apply(st, e)
-
-	sum := st.Summary
-	if err := putRow(ctx, tx, kindSummary, "global", 0, sum); err != nil {
+// flush writes every row the batch loaded or created.
+func (f *folder) flush(ctx context.Context) error {
+	st, tx := f.st, f.tx
+	if err := putRow(ctx, tx, kindSummary, "global", 0, st.Summary); err != nil {
 		return err
 	}
-	rs := st.Repos[k.Repo]
-	if err := putRow(ctx, tx, kindRepo, k.Repo, ns(rs.LastEventAt), rs); err != nil {
-		return err
-	}
-	if err := putRow(ctx, tx, kindHour, strconv.FormatInt(k.Hour, 10), k.Hour, st.Hours[k.Hour]); err != nil {
-		return err
-	}
-	if err := putRow(ctx, tx, kindMinute, minuteKey(k.Minute), k.Minute.Minute, st.RepoMinutes[k.Minute]); err != nil {
-		return err
-	}
-	if k.Delivery != "" {
-		f := st.Deliveries[k.Delivery]
-		if err := putRow(ctx, tx, kindDelivery, k.Delivery, ns(f.LastEventAt), f); err != nil {
+	for repo, rs := range st.Repos {
+		if err := putRow(ctx, tx, kindRepo, repo, ns(rs.LastEventAt), rs); err != nil {
 			return err
 		}
 	}
-	for _, h := range k.LatencyHours {
-		if hist, ok := st.Latency[h]; ok {
-			if err := putRow(ctx, tx, kindLatency, strconv.FormatInt(h, 10), h, hist); err != nil {
-				return err
-			}
-		}
-	}
-	if failure != nil {
-		if err := putRow(ctx, tx, kindFailure, failure.EventID, ns(failure.Time), *failure); err != nil {
+	for h, b := range st.Hours {
+		if err := putRow(ctx, tx, kindHour, strconv.FormatInt(h, 10), h, b); err != nil {
 			return err
 		}
 	}
-	if s.afterApply != nil {
-		return s.afterApply(e)
+	for k, m := range st.RepoMinutes {
+		if err := putRow(ctx, tx, kindMinute, minuteKey(k), k.Minute, m); err != nil {
+			return err
+		}
+	}
+	for id, fn := range st.Deliveries {
+		if err := putRow(ctx, tx, kindDelivery, id, ns(fn.LastEventAt), fn); err != nil {
+			return err
+		}
+	}
+	for h, hist := range st.Latency {
+		if err := putRow(ctx, tx, kindLatency, strconv.FormatInt(h, 10), h, hist); err != nil {
+			return err
+		}
+	}
+	for _, fl := range f.failures {
+		if err := putRow(ctx, tx, kindFailure, fl.EventID, ns(fl.Time), fl); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ func TestPublishIdempotent(t *testing.T) {
 	if err := s.Publish(ctx, ok); err != nil {
 		t.Fatal(err)
 	}
+	fold(t, s)
 	sum, _ := s.Summary(ctx)
 	if sum.Total != 2 || sum.RequestAccepted != 1 || sum.TriggerSucceeded != 1 || sum.Latency.Count != 1 {
 		t.Errorf("summary %+v", sum)
@@ -59,12 +60,7 @@ func TestPublishAtomic(t *testing.T) {
 	t0 := c.Now()
 	e1 := testEvent(facts.TypeRequestAccepted, t0, "d1", "acme/api")
 	e2 := testEvent(facts.TypePlanCreated, t0.Add(time.Second), "d1", "acme/api")
-	s.afterApply = func(e facts.Event) error {
-		if e.ID == e2.ID {
-			return errors.New("disk on fire")
-		}
-		return nil
-	}
+	s.w.hook = func(int) error { return errors.New("disk on fire") }
 	if err := s.Publish(ctx, e1, e2); err == nil {
 		t.Fatal("publish succeeded despite the failure")
 	}
@@ -74,10 +70,12 @@ func TestPublishAtomic(t *testing.T) {
 	if events != 0 || rows != 0 {
 		t.Fatalf("half-applied: %d events, %d projection rows", events, rows)
 	}
-	s.afterApply = nil
+	s.w.hook = nil
 	if err := s.Publish(ctx, e1, e2); err != nil {
 		t.Fatal(err)
 	}
+	fold(t, s)
+	fold(t, s)
 	sum, _ := s.Summary(ctx)
 	if sum.Total != 2 || sum.RequestAccepted != 1 || sum.PlanCreated != 1 {
 		t.Errorf("after retry: %+v", sum)
@@ -114,6 +112,7 @@ func TestProjectionsMatchReducer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	fold(t, s)
 	sum, _ := s.Summary(ctx)
 	if !reflect.DeepEqual(sum.Counts, want.Summary.Counts) || !sum.LastEventAt.Equal(want.Summary.LastEventAt) || sum.Latency.Count != want.Summary.Latency.Count {
 		t.Errorf("summary %+v, want %+v", sum, want.Summary)
@@ -211,6 +210,7 @@ func TestReadModels(t *testing.T) {
 	pub(testEvent(facts.TypeRequestAccepted, now.Add(-2*time.Minute), "d3", "acme/web"),
 		testEvent(facts.TypeRequestAccepted, now, "d4", "acme/api"))
 
+	fold(t, s)
 	sum, _ := s.Summary(ctx)
 	if sum.Total != 10 || sum.RequestAccepted != 4 || sum.TriggerFailed != 1 || !sum.LastEventAt.Equal(now) {
 		t.Errorf("summary %+v", sum)

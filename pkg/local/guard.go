@@ -42,16 +42,13 @@ func (g *ReplayGuard) Seen(ctx context.Context, id string) (bool, error) {
 	return n > 0, nil
 }
 
-// Record remembers id from now for the window (re-recording refreshes it)
-// and deletes the ids whose window has passed.
+// Record remembers id from now for the window (re-recording refreshes it).
+// Ids whose window has passed are deleted by Cleanup.
 func (g *ReplayGuard) Record(ctx context.Context, id string) error {
 	now := g.s.now()
-	err := g.s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO replay_guard(id, seen_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at",
-			id, ns(now)); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM replay_guard WHERE seen_at < ?", ns(now.Add(-g.s.opts.ReplayWindow)))
+	err := g.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO replay_guard(id, seen_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at",
+			id, ns(now))
 		return err
 	})
 	if err != nil {
@@ -72,7 +69,7 @@ const (
 func (s *Store) Claim(ctx context.Context, key string, now time.Time) (pipeline.Claim, error) {
 	now = now.UTC()
 	var c pipeline.Claim
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM claims WHERE key = ? AND expires_at <= ?", key, ns(now)); err != nil {
 			return err
 		}
@@ -118,7 +115,7 @@ func (s *Store) Claim(ctx context.Context, key string, now time.Time) (pipeline.
 // exactly one gets true. The first claim time is kept.
 func (s *Store) TakeOver(ctx context.Context, key string, leasedAt, now time.Time) (bool, error) {
 	var took bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE claims SET leased_at = ?1 WHERE key = ?2 AND state = ?3 AND COALESCE(leased_at, claimed_at) = ?4",
 			ns(now.UTC()), key, claimInProgress, ns(leasedAt.UTC()))
 		if err != nil {
@@ -137,21 +134,25 @@ func (s *Store) TakeOver(ctx context.Context, key string, leasedAt, now time.Tim
 // Complete marks key done with its result (creating the record if it
 // expired meanwhile); the record then lives Options.ClaimTTL from now.
 func (s *Store) Complete(ctx context.Context, key string, result pipeline.DispatchResult) error {
-	b, err := json.Marshal(result)
-	if err != nil {
-		return fmt.Errorf("complete %q: %w", key, err)
-	}
 	now := s.now()
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO claims(key, state, claimed_at, completed_at, result, expires_at) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
-ON CONFLICT(key) DO UPDATE SET state = ?2, completed_at = ?3, result = ?4, expires_at = ?5`,
-			key, claimDone, ns(now), string(b), ns(now.Add(s.opts.ClaimTTL)))
-		return err
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.completeTx(ctx, tx, key, result, now)
 	})
 	if err != nil {
 		return fmt.Errorf("complete %q: %w", key, err)
 	}
 	return nil
+}
+
+func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, key string, result pipeline.DispatchResult, now time.Time) error {
+	b, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO claims(key, state, claimed_at, completed_at, result, expires_at) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+ON CONFLICT(key) DO UPDATE SET state = ?2, completed_at = ?3, result = ?4, expires_at = ?5`,
+		key, claimDone, ns(now), string(b), ns(now.Add(s.opts.ClaimTTL)))
+	return err
 }
 
 // Release forgets the in-progress claim of key whose lease starts at
@@ -161,14 +162,9 @@ ON CONFLICT(key) DO UPDATE SET state = ?2, completed_at = ?3, result = ?4, expir
 // released (that would allow a second dispatch).
 func (s *Store) Release(ctx context.Context, key string, leasedAt time.Time) (bool, error) {
 	var released bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM claims WHERE key = ?1 AND state = ?2 AND COALESCE(leased_at, claimed_at) = ?3",
-			key, claimInProgress, ns(leasedAt.UTC()))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		released = n == 1
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		released, err = releaseTx(ctx, tx, key, leasedAt)
 		return err
 	})
 	if err != nil {
@@ -177,24 +173,38 @@ func (s *Store) Release(ctx context.Context, key string, leasedAt time.Time) (bo
 	return released, nil
 }
 
+func releaseTx(ctx context.Context, tx *sql.Tx, key string, leasedAt time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, "DELETE FROM claims WHERE key = ?1 AND state = ?2 AND COALESCE(leased_at, claimed_at) = ?3",
+		key, claimInProgress, ns(leasedAt.UTC()))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // RecordRun stores the chain of the run repository/runID (the repository
 // compared case-insensitively) for Options.LineageTTL.
 func (s *Store) RecordRun(ctx context.Context, repository string, runID int64, chain []plan.ChainLink) error {
-	b, err := json.Marshal(chain)
-	if err != nil {
-		return fmt.Errorf("record lineage of %s run %d: %w", repository, runID, err)
-	}
 	now := s.now()
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO lineage(repository, run_id, chain, recorded_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
-ON CONFLICT(repository, run_id) DO UPDATE SET chain = ?3, recorded_at = ?4, expires_at = ?5`,
-			strings.ToLower(repository), runID, string(b), ns(now), ns(now.Add(s.opts.LineageTTL)))
-		return err
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.recordRunTx(ctx, tx, repository, runID, chain, now)
 	})
 	if err != nil {
 		return fmt.Errorf("record lineage of %s run %d: %w", repository, runID, err)
 	}
 	return nil
+}
+
+func (s *Store) recordRunTx(ctx context.Context, tx *sql.Tx, repository string, runID int64, chain []plan.ChainLink, now time.Time) error {
+	b, err := json.Marshal(chain)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO lineage(repository, run_id, chain, recorded_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT(repository, run_id) DO UPDATE SET chain = ?3, recorded_at = ?4, expires_at = ?5`,
+		strings.ToLower(repository), runID, string(b), ns(now), ns(now.Add(s.opts.LineageTTL)))
+	return err
 }
 
 // ChainOf returns the stored chain of a run, or nil when dispatcher did not

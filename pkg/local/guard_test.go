@@ -54,11 +54,14 @@ func TestReplayGuard(t *testing.T) {
 	if seen(g, "d-ttl") {
 		t.Error("after 1001 ms still a replay")
 	}
-	g.Record(ctx, "d-new") // prunes expired ids
+	g.Record(ctx, "d-new")
+	if _, err := s.Cleanup(ctx); err != nil { // prunes expired ids
+		t.Fatal(err)
+	}
 	var n int
 	s.DB().QueryRow("SELECT COUNT(*) FROM replay_guard").Scan(&n)
 	if n != 1 {
-		t.Errorf("%d replay ids kept, want 1 (expired ones pruned)", n)
+		t.Errorf("%d replay ids kept after Cleanup, want 1 (expired ones pruned)", n)
 	}
 }
 

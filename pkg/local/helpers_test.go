@@ -37,6 +37,7 @@ func openAt(t testing.TB, path string, c *fakeClock, o Options) *Store {
 	if c != nil {
 		o.Clock = c.Now
 	}
+	o.Create = true
 	s, err := Open(context.Background(), path, o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -48,4 +49,12 @@ func openAt(t testing.TB, path string, c *fakeClock, o Options) *Store {
 func openTemp(t testing.TB, c *fakeClock, o Options) *Store {
 	t.Helper()
 	return openAt(t, filepath.Join(t.TempDir(), "dispatcher.db"), c, o)
+}
+
+// fold folds every pending fact into the projections.
+func fold(t testing.TB, s *Store) {
+	t.Helper()
+	if _, err := s.Fold(context.Background()); err != nil {
+		t.Fatalf("Fold: %v", err)
+	}
 }

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 )
 
@@ -105,13 +104,20 @@ CREATE INDEX outcomes_expiry ON outcomes(expires_at);
 	{"claim leases (takeover of expired in-progress claims)", `
 ALTER TABLE claims ADD COLUMN leased_at INTEGER;
 `},
+	{"projections folded in the background: the fold cursor", `
+CREATE TABLE fold_state (
+	id  INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	seq INTEGER NOT NULL
+);
+INSERT INTO fold_state(id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM events;
+`},
 }
 
 // SchemaVersion is the schema version this build writes.
 func SchemaVersion() int { return len(migrations) }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
 	name       TEXT    NOT NULL,
 	applied_at INTEGER NOT NULL
@@ -130,7 +136,11 @@ func (s *Store) migrate(ctx context.Context) error {
 // write transaction so that two processes opening the file at once do not
 // apply the same migration twice.
 func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	err = func() error {
 		var v int
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
@@ -152,6 +162,13 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 			return fmt.Errorf("record migration %d: %w", v+1, err)
 		}
 		return nil
-	})
-	return done, err
+	}()
+	if err != nil {
+		_ = tx.Rollback()
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("commit migration: %w", err)
+	}
+	return done, nil
 }

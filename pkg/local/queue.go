@@ -138,37 +138,49 @@ func (q *Queue) Enqueue(ctx context.Context, dedupID string, body []byte) error 
 }
 
 // Send enqueues m and returns its id, or duplicate = true when it was
-// dropped as a duplicate.
+// dropped as a duplicate. Consumers of q in this process are woken at once.
 func (q *Queue) Send(ctx context.Context, m NewMessage) (id int64, duplicate bool, err error) {
 	now := q.s.now()
-	d, r, w := attributes(m.Body)
-	d, r, w = cmpOr(m.DeliveryID, d), cmpOr(m.TargetRepo, r), cmpOr(m.TargetWorkflow, w)
-	if m.Body == nil {
-		m.Body = []byte{}
-	}
-	err = q.s.write(ctx, func(tx *sql.Tx) error {
-		if m.DedupID != "" && q.s.opts.DedupWindow > 0 {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM queue_dedup WHERE queue = ? AND dedup_id = ? AND enqueued_at <= ?",
-				q.name, m.DedupID, ns(now.Add(-q.s.opts.DedupWindow))); err != nil {
-				return err
-			}
-			res, err := tx.ExecContext(ctx, "INSERT INTO queue_dedup(queue, dedup_id, enqueued_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-				q.name, m.DedupID, ns(now))
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				duplicate = true
-				return nil
-			}
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO queue_messages(queue, dedup_id, body, delivery_id, target_repo, target_workflow, enqueued_at, visible_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, q.name, m.DedupID, m.Body, d, strings.ToLower(r), strings.ToLower(w), ns(now), ns(now.Add(max(m.Delay, 0)))).Scan(&id)
+	err = q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		id, duplicate, err = q.s.enqueueTx(ctx, tx, q.name, m, now)
+		return err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("enqueue on %s: %w", q.name, err)
 	}
+	if !duplicate {
+		q.s.notify(q.name)
+	}
 	return id, duplicate, nil
+}
+
+// enqueueTx inserts m on queue inside tx. A dedup id seen on the queue less
+// than the dedup window ago drops the message (duplicate); an older one is
+// refreshed and the message enqueued.
+func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, queue string, m NewMessage, now time.Time) (id int64, duplicate bool, err error) {
+	d, r, w := m.DeliveryID, m.TargetRepo, m.TargetWorkflow
+	if d == "" || (r == "" && w == "") {
+		ad, ar, aw := attributes(m.Body)
+		d, r, w = cmpOr(d, ad), cmpOr(r, ar), cmpOr(w, aw)
+	}
+	if m.Body == nil {
+		m.Body = []byte{}
+	}
+	if m.DedupID != "" && s.opts.DedupWindow > 0 {
+		res, err := tx.ExecContext(ctx, `INSERT INTO queue_dedup(queue, dedup_id, enqueued_at) VALUES (?1, ?2, ?3)
+ON CONFLICT(queue, dedup_id) DO UPDATE SET enqueued_at = excluded.enqueued_at WHERE queue_dedup.enqueued_at <= ?4`,
+			queue, m.DedupID, ns(now), ns(now.Add(-s.opts.DedupWindow)))
+		if err != nil {
+			return 0, false, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return 0, true, nil
+		}
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO queue_messages(queue, dedup_id, body, delivery_id, target_repo, target_workflow, enqueued_at, visible_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, queue, m.DedupID, m.Body, d, strings.ToLower(r), strings.ToLower(w), ns(now), ns(now.Add(max(m.Delay, 0)))).Scan(&id)
+	return id, false, err
 }
 
 func cmpOr(a, b string) string {
@@ -180,11 +192,11 @@ func cmpOr(a, b string) string {
 
 // Receive claims up to max visible messages (oldest first) and hides them
 // for visibility (Options.VisibilityTimeout when 0). Each receive
-// increments the message's receive count. Before claiming, every visible
-// message that was already received MaxReceives times moves to the
-// dead-letter queue (the receive that would exceed the count), keeping its
-// last error. Concurrent receivers never get the same message: the claim
-// is one UPDATE … RETURNING under the database write lock.
+// increments the message's receive count. A candidate that was already
+// received MaxReceives times moves to the dead-letter queue instead (the
+// receive that would exceed the count), keeping its last error. Concurrent
+// receivers never get the same message: the claim is one UPDATE …
+// RETURNING under the database write lock.
 func (q *Queue) Receive(ctx context.Context, max int, visibility time.Duration) ([]Message, error) {
 	if max <= 0 {
 		return nil, nil
@@ -194,11 +206,15 @@ func (q *Queue) Receive(ctx context.Context, max int, visibility time.Duration) 
 	}
 	now := q.s.now()
 	var out []Message
-	err := q.s.write(ctx, func(tx *sql.Tx) error {
+	err := q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out = out[:0]
 		if !q.IsDLQ() {
-			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET queue = ?, source_queue = queue, dead_lettered_at = ?, visible_at = ?,
+			// Only the candidates of this receive are looked at, so a long
+			// backlog costs nothing here.
+			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET queue = ?1, source_queue = queue, dead_lettered_at = ?2, visible_at = ?2,
 	last_error = CASE WHEN last_error = '' THEN 'not acknowledged within the visibility timeout after ' || receive_count || ' receives' ELSE last_error END
-WHERE queue = ? AND visible_at <= ? AND receive_count >= ?`, q.name+DLQSuffix, ns(now), ns(now), q.name, ns(now), q.s.opts.MaxReceives); err != nil {
+WHERE id IN (SELECT id FROM queue_messages WHERE queue = ?3 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?4) AND receive_count >= ?5`,
+				q.name+DLQSuffix, ns(now), q.name, max, q.s.opts.MaxReceives); err != nil {
 				return fmt.Errorf("dead-letter: %w", err)
 			}
 		}
@@ -226,34 +242,97 @@ RETURNING `+msgColumns, ns(now.Add(visibility)), ns(now), q.name, ns(now), max)
 	return out, nil
 }
 
-// byReceipt runs an update or delete on the message a receipt names; it
-// fails with ErrStaleReceipt when the receipt is not the message's latest.
-func (q *Queue) byReceipt(ctx context.Context, op, receipt, query string, args ...any) error {
-	id, token, err := parseReceipt(receipt)
-	if err != nil {
-		return fmt.Errorf("%s on %s: %w", op, q.name, err)
+// NextVisible returns when the earliest message of q that is not visible
+// now becomes visible (a delayed retry or an expiring visibility timeout),
+// or the zero time when there is none.
+func (q *Queue) NextVisible(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	if err := q.s.db.QueryRowContext(ctx, "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?",
+		q.name, ns(q.s.now())).Scan(&v); err != nil {
+		return time.Time{}, fmt.Errorf("next visible on %s: %w", q.name, err)
 	}
-	var n int64
-	err = q.s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query+" WHERE id = ? AND queue = ? AND receipt = ?", append(args, id, q.name, token)...)
-		if err != nil {
-			return err
+	return nullTime(v), nil
+}
+
+// Wake returns a channel that receives a value after a commit in this
+// process enqueued on q. It is shared by q's consumers: one wake-up per
+// burst of enqueues, so a consumer that wakes must receive until the queue
+// is empty.
+func (q *Queue) Wake() <-chan struct{} { return q.s.wakeChan(q.name) }
+
+// Settlement is what becomes of a received message.
+type Settlement int
+
+// Settlements.
+const (
+	// Ack deletes the message (its work is done).
+	Ack Settlement = iota + 1
+	// RetryAfter makes it visible again after a delay.
+	RetryAfter
+	// DeadLetter moves it to the dead-letter queue.
+	DeadLetter
+)
+
+// Settle says what to do with a received message, in the transaction of
+// its step's effects (see Store.ApplyStep).
+type Settle struct {
+	Queue   string
+	Receipt string
+	Action  Settlement
+	Delay   time.Duration // RetryAfter
+	// LastError is recorded for RetryAfter and DeadLetter (empty keeps the
+	// previous one on a retry).
+	LastError string
+}
+
+// settleTx settles a received message inside tx; ErrStaleReceipt when the
+// receipt is not the message's latest.
+func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, st Settle, now time.Time) error {
+	id, token, err := parseReceipt(st.Receipt)
+	if err != nil {
+		return err
+	}
+	var res sql.Result
+	switch st.Action {
+	case Ack:
+		res, err = tx.ExecContext(ctx, "DELETE FROM queue_messages WHERE id = ? AND queue = ? AND receipt = ?", id, st.Queue, token)
+	case RetryAfter:
+		res, err = tx.ExecContext(ctx, "UPDATE queue_messages SET visible_at = ?1, last_error = CASE WHEN ?2 = '' THEN last_error ELSE ?2 END WHERE id = ?3 AND queue = ?4 AND receipt = ?5",
+			ns(now.Add(max(st.Delay, 0))), st.LastError, id, st.Queue, token)
+	case DeadLetter:
+		msg := st.LastError
+		if msg == "" {
+			msg = "dead-lettered by the worker"
 		}
-		n, _ = res.RowsAffected()
-		return nil
+		res, err = tx.ExecContext(ctx, "UPDATE queue_messages SET queue = ?1, source_queue = queue, dead_lettered_at = ?2, visible_at = ?2, last_error = ?3 WHERE id = ?4 AND queue = ?5 AND receipt = ?6",
+			st.Queue+DLQSuffix, ns(now), msg, id, st.Queue, token)
+	default:
+		return fmt.Errorf("settle: unknown action %d", st.Action)
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("message %d: %w", id, ErrStaleReceipt)
+	}
+	return nil
+}
+
+// byReceipt settles one message in its own transaction.
+func (q *Queue) byReceipt(ctx context.Context, op string, st Settle) error {
+	st.Queue = q.name
+	err := q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return q.s.settleTx(ctx, tx, st, q.s.now())
 	})
 	if err != nil {
 		return fmt.Errorf("%s on %s: %w", op, q.name, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s on %s: message %d: %w", op, q.name, id, ErrStaleReceipt)
 	}
 	return nil
 }
 
 // Ack deletes a received message (its work is done).
 func (q *Queue) Ack(ctx context.Context, receipt string) error {
-	return q.byReceipt(ctx, "ack", receipt, "DELETE FROM queue_messages")
+	return q.byReceipt(ctx, "ack", Settle{Receipt: receipt, Action: Ack})
 }
 
 // Retry makes a received message visible again after delay and records
@@ -261,23 +340,25 @@ func (q *Queue) Ack(ctx context.Context, receipt string) error {
 // only gives a message back at shutdown); the next receive counts towards
 // MaxReceives.
 func (q *Queue) Retry(ctx context.Context, receipt string, delay time.Duration, lastError string) error {
-	return q.byReceipt(ctx, "retry", receipt, "UPDATE queue_messages SET visible_at = ?, last_error = CASE WHEN ? = '' THEN last_error ELSE ? END",
-		ns(q.s.now().Add(max(delay, 0))), lastError, lastError)
+	if err := q.byReceipt(ctx, "retry", Settle{Receipt: receipt, Action: RetryAfter, Delay: delay, LastError: lastError}); err != nil {
+		return err
+	}
+	if delay <= 0 {
+		q.s.notify(q.name)
+	}
+	return nil
 }
 
 // Extend changes the visibility timeout of a received message to d from
 // now (like SQS ChangeMessageVisibility).
 func (q *Queue) Extend(ctx context.Context, receipt string, d time.Duration) error {
-	return q.byReceipt(ctx, "extend visibility", receipt, "UPDATE queue_messages SET visible_at = ?", ns(q.s.now().Add(max(d, 0))))
+	return q.byReceipt(ctx, "extend visibility", Settle{Receipt: receipt, Action: RetryAfter, Delay: d})
 }
 
 // MoveToDLQ moves a received message to the dead-letter queue at once,
 // with lastError (a permanent failure an operator may replay later).
 func (q *Queue) MoveToDLQ(ctx context.Context, receipt, lastError string) error {
-	now := q.s.now()
-	return q.byReceipt(ctx, "dead-letter", receipt,
-		"UPDATE queue_messages SET queue = ?, source_queue = queue, dead_lettered_at = ?, visible_at = ?, last_error = ?",
-		q.name+DLQSuffix, ns(now), ns(now), lastError)
+	return q.byReceipt(ctx, "dead-letter", Settle{Receipt: receipt, Action: DeadLetter, LastError: lastError})
 }
 
 // Filter selects dead letters. Empty fields match everything; target
@@ -365,7 +446,7 @@ func (q *Queue) Redrive(ctx context.Context, f Filter) ([]Message, error) {
 	}
 	now := q.s.now()
 	var out []Message
-	err := q.s.write(ctx, func(tx *sql.Tx) error {
+	err := q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE queue_messages SET queue = ?, source_queue = '', receive_count = 0, visible_at = ?,
 	dead_lettered_at = NULL, last_received_at = NULL, redrive_count = redrive_count + 1
 WHERE id IN (`+sel+`) RETURNING `+msgColumns, append([]any{q.name, ns(now), q.name + DLQSuffix}, args...)...)
@@ -384,6 +465,9 @@ WHERE id IN (`+sel+`) RETURNING `+msgColumns, append([]any{q.name, ns(now), q.na
 	})
 	if err != nil {
 		return nil, fmt.Errorf("redrive %s%s: %w", q.name, DLQSuffix, err)
+	}
+	if len(out) > 0 {
+		q.s.notify(q.name)
 	}
 	slices.SortFunc(out, func(a, b Message) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil

@@ -348,6 +348,7 @@ func TestQueueSurvivesKill(t *testing.T) {
 		t.Fatalf("after kill: %+v %v", m, err)
 	}
 	// The fact published before the kill is there, once.
+	fold(t, s)
 	if sum, _ := s.Summary(ctx); sum.Total != 1 {
 		t.Errorf("summary total %d, want 1", sum.Total)
 	}
@@ -360,7 +361,7 @@ func TestKillChild(t *testing.T) {
 		t.Skip("helper process")
 	}
 	c := newClock()
-	s, err := Open(ctx, path, Options{Clock: c.Now})
+	s, err := Open(ctx, path, Options{Clock: c.Now, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

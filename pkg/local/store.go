@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -45,6 +48,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInvalidFact: a fact without id, type or time.
 	ErrInvalidFact = errors.New("invalid fact")
+	// ErrNoStore: no file at the path, and Options.Create was not set.
+	ErrNoStore = errors.New("no dispatcher store")
+	// ErrNotAStore: the file exists but is not a dispatcher store (not
+	// SQLite, or SQLite without dispatcher's schema table).
+	ErrNotAStore = errors.New("not a dispatcher store")
 )
 
 // Options configure a Store. Zero values take the defaults above; a
@@ -84,6 +92,16 @@ type Options struct {
 	// a committed transaction survives power loss) or "NORMAL" (survives a
 	// process crash; faster).
 	Synchronous string
+	// Create lets Open initialise a new store at a path where no file
+	// exists yet (or an empty file). Without it (the tools: replay-dlq,
+	// status) a missing file is ErrNoStore. A file that exists but is not a
+	// dispatcher store is always refused (ErrNotAStore) and left untouched.
+	Create bool
+	// MaxBatch is the most write jobs one group commit holds
+	// (DefaultMaxBatch when 0).
+	MaxBatch int
+	// ReadConns is the size of the read connection pool (4 when 0).
+	ReadConns int
 }
 
 func (o Options) withDefaults() Options {
@@ -110,23 +128,38 @@ func (o Options) withDefaults() Options {
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
 	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
 	return o
 }
 
 // Store is the embedded SQLite store. It is safe for concurrent use, also
-// by several processes on the same file.
+// by several processes on the same file. Within a process every write goes
+// through one writer goroutine that group-commits the writes of concurrent
+// callers (see writer); reads use a separate pool of read-only
+// connections, so they never wait for a commit.
 type Store struct {
-	db   *sql.DB
+	db   *sql.DB // read-only pool
+	wdb  *sql.DB // the one write connection, owned by w
+	w    *writer
 	path string
 	opts Options
-	// afterApply, set by tests, runs after each fact's projection rows were
-	// written inside the publish transaction; an error aborts it.
-	afterApply func(facts.Event) error
+
+	mu      sync.Mutex
+	wake    map[string]chan struct{} // per queue: signalled after a commit that enqueued
+	foldSig chan struct{}            // signalled after a commit that appended facts
 }
 
-// Open opens (creating if needed) the database file at path (DefaultPath
-// when empty), enables WAL and applies pending schema migrations. It fails
-// with ErrSchemaTooNew when the file was migrated by a newer version.
+// Open opens the dispatcher store at path (DefaultPath when empty), enables
+// WAL and applies pending schema migrations. A file that is not a
+// dispatcher store is refused with ErrNotAStore and left untouched; a
+// missing (or empty) file is created only when opts.Create is set,
+// ErrNoStore otherwise. It fails with ErrSchemaTooNew when the file was
+// migrated by a newer version.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" {
 		path = DefaultPath
@@ -135,43 +168,128 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %q: the path must not contain '?' or '#'", path)
 	}
 	opts = opts.withDefaults()
-	sync := strings.ToUpper(opts.Synchronous)
-	if sync != "FULL" && sync != "NORMAL" {
+	syncMode := strings.ToUpper(opts.Synchronous)
+	if syncMode != "FULL" && syncMode != "NORMAL" {
 		return nil, fmt.Errorf("open store %q: synchronous must be FULL or NORMAL, not %q", path, opts.Synchronous)
 	}
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous("+sync+")")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err := checkFile(ctx, path, opts.Create); err != nil {
+		return nil, err
+	}
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+syncMode+")")
+		q.Add("_pragma", "foreign_keys(1)")
+		for _, e := range extra {
+			q.Add("_pragma", e)
+		}
+		q.Set("_txlock", "immediate")
+		return path + "?" + q.Encode()
+	}
+	wdb, err := sql.Open("sqlite", dsn())
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", path, err)
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	s := &Store{db: db, path: path, opts: opts}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
 	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		db.Close()
+	if err := wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		wdb.Close()
 		return nil, fmt.Errorf("open store %q: %w", path, err)
 	}
 	if !strings.EqualFold(mode, "wal") {
-		db.Close()
+		wdb.Close()
 		return nil, fmt.Errorf("open store %q: journal mode is %q, want wal", path, mode)
 	}
+	s := &Store{wdb: wdb, path: path, opts: opts, wake: map[string]chan struct{}{}, foldSig: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		wdb.Close()
 		return nil, fmt.Errorf("open store %q: %w", path, err)
 	}
+	db, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open store %q: %w", path, err)
+	}
+	db.SetMaxOpenConns(opts.ReadConns)
+	db.SetMaxIdleConns(opts.ReadConns)
+	s.db = db
+	s.w = newWriter(wdb, opts.MaxBatch)
 	return s, nil
+}
+
+// FileError says why the file at Path cannot be a dispatcher store; it
+// wraps ErrNoStore or ErrNotAStore. The file was not changed.
+type FileError struct {
+	Path   string
+	Reason string // e.g. "not a SQLite database"
+	Err    error  // ErrNoStore or ErrNotAStore
+}
+
+// Error implements error.
+func (e *FileError) Error() string { return e.Path + ": " + e.Reason }
+
+// Unwrap returns ErrNoStore or ErrNotAStore.
+func (e *FileError) Unwrap() error { return e.Err }
+
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkFile refuses a path that holds something other than a dispatcher
+// store, without changing it: the file must be a SQLite database with the
+// schema_migrations table. A missing or empty file is accepted only when
+// create is set.
+func checkFile(ctx context.Context, path string, create bool) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Mode().IsRegular() && fi.Size() == 0):
+		if !create {
+			reason := "no store here (dispatcher serve creates it)"
+			if err == nil {
+				reason = "the file is empty, not a store"
+			}
+			return &FileError{Path: path, Reason: reason, Err: ErrNoStore}
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("open store %q: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return &FileError{Path: path, Reason: "not a regular file", Err: ErrNotAStore}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open store %q: %w", path, err)
+	}
+	head := make([]byte, len(sqliteHeader))
+	_, rerr := io.ReadFull(f, head)
+	f.Close()
+	if rerr != nil || string(head) != sqliteHeader {
+		return &FileError{Path: path, Reason: "not a SQLite database", Err: ErrNotAStore}
+	}
+	// Read-only look at the schema; mode=ro never writes the file.
+	ro, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return fmt.Errorf("open store %q: %w", path, err)
+	}
+	defer ro.Close()
+	var n int
+	if err := ro.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n); err != nil {
+		return &FileError{Path: path, Reason: "not a SQLite database (" + err.Error() + ")", Err: ErrNotAStore}
+	}
+	if n == 0 {
+		return &FileError{Path: path, Reason: "a SQLite database, but not a dispatcher store (no schema_migrations table); it was not changed", Err: ErrNotAStore}
+	}
+	return nil
 }
 
 // Close closes the database. Messages received and not acknowledged become
 // visible again after their visibility timeout, in this or a later process.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	s.w.close()
+	err := errors.Join(s.db.Close(), s.wdb.Close())
+	if err != nil {
 		return fmt.Errorf("close store %q: %w", s.path, err)
 	}
 	return nil
@@ -180,35 +298,57 @@ func (s *Store) Close() error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// DB exposes the database handle (for backups with VACUUM INTO and for
-// tests); callers must not change the schema.
-func (s *Store) DB() *sql.DB { return s.db }
+// DB exposes the write connection (for backups with VACUUM INTO and for
+// tests); callers must not change the schema. A statement on it waits for
+// the writer's current batch.
+func (s *Store) DB() *sql.DB { return s.wdb }
 
 func (s *Store) now() time.Time { return s.opts.Clock().UTC() }
 
 // Backup writes a consistent copy of the database to path (VACUUM INTO);
 // path must not exist.
 func (s *Store) Backup(ctx context.Context, path string) error {
-	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+	if _, err := s.wdb.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		return fmt.Errorf("backup store to %q: %w", path, err)
 	}
 	return nil
 }
 
-// write runs fn in one immediate (write-locked) transaction.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+// write runs fn in the writer's next group commit (one immediate,
+// write-locked transaction shared with concurrent callers; fn runs in its
+// own savepoint) and returns when that commit is durable. fn must use the
+// context it is given.
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.w.do(ctx, fn)
+}
+
+// wakeChan returns the channel signalled after a commit that enqueued on
+// queue (created on first use).
+func (s *Store) wakeChan(queue string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.wake[queue]
+	if !ok {
+		c = make(chan struct{}, 1)
+		s.wake[queue] = c
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
+	return c
+}
+
+// notify wakes the consumers of queue in this process.
+func (s *Store) notify(queue string) {
+	select {
+	case s.wakeChan(queue) <- struct{}{}:
+	default:
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+}
+
+// notifyFold wakes the background folder.
+func (s *Store) notifyFold() {
+	select {
+	case s.foldSig <- struct{}{}:
+	default:
 	}
-	return nil
 }
 
 func ns(t time.Time) int64 { return t.UnixNano() }
@@ -236,7 +376,7 @@ type CleanupStats struct {
 func (s *Store) Cleanup(ctx context.Context) (CleanupStats, error) {
 	now := s.now()
 	var st CleanupStats
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		del := func(n *int64, q string, args ...any) error {
 			r, err := tx.ExecContext(ctx, q, args...)
 			if err != nil {

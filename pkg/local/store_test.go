@@ -68,6 +68,7 @@ func TestDurability(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openAt(t, path, c, Options{})
+	fold(t, s)
 	if sum, _ := s.Summary(ctx); sum.RequestAccepted != 1 {
 		t.Errorf("summary after reopen %+v", sum)
 	}
@@ -101,6 +102,7 @@ func TestCleanup(t *testing.T) {
 	s.Claim(ctx, "c", old)
 	c.Add(72 * time.Hour)
 	s.Publish(ctx, testEvent(facts.TypeRequestAccepted, c.Now(), "d2", "acme/api"))
+	fold(t, s)
 	st, err := s.Cleanup(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,11 @@ const DefaultClaimLease = 5 * time.Minute
 
 // DispatcherConfig configures a Dispatcher.
 type DispatcherConfig struct {
-	Claims  Claims        // required
-	Lineage Lineage       // required
-	GitHub  GitHub        // required
-	Facts   FactPublisher // required
+	// Apply makes a step's effects durable (HandleWorkItem only; the
+	// embedded runtime applies Dispatch's effects itself with the ack).
+	Apply  Applier
+	Claims Claims // required: Claim and TakeOver, made durable before the POST
+	GitHub GitHub // required
 
 	// Result issues: both set to write them (work items carry Report only
 	// when the planner had CREATE_ISSUES on); Claims is shared.
@@ -44,8 +45,8 @@ type Dispatcher struct {
 
 // NewDispatcher builds a Dispatcher.
 func NewDispatcher(c DispatcherConfig) (*Dispatcher, error) {
-	if c.Claims == nil || c.Lineage == nil || c.GitHub == nil || c.Facts == nil {
-		return nil, errors.New("dispatcher: claims, lineage, GitHub and fact publisher are required")
+	if c.Apply == nil || c.Claims == nil || c.GitHub == nil {
+		return nil, errors.New("dispatcher: applier, claims and GitHub are required")
 	}
 	if c.ClaimLease <= 0 {
 		c.ClaimLease = DefaultClaimLease
@@ -55,14 +56,31 @@ func NewDispatcher(c DispatcherConfig) (*Dispatcher, error) {
 	return &Dispatcher{c: c, rep: reporter{issues: c.Issues, outcomes: c.Outcomes, claims: c.Claims, now: c.Now}}, nil
 }
 
-// HandleWorkItem dispatches one message of the targets queue, exactly once
-// per WorkItem.Key:
+// HandleWorkItem handles one message of the targets queue with Dispatch
+// and applies the step's effects through the configured Applier (the AWS
+// runtime). It returns the step's error; a failure to apply the effects is
+// transient (the redelivery finds the claim and never dispatches twice).
+func (s *Dispatcher) HandleWorkItem(ctx context.Context, body []byte, d Delivery) error {
+	step := s.Dispatch(ctx, body, d)
+	if !step.Empty() {
+		if err := s.c.Apply.Apply(ctx, step.Effects); err != nil {
+			if step.Err != nil {
+				return fmt.Errorf("apply effects: %w (after: %w)", err, step.Err)
+			}
+			return fmt.Errorf("apply dispatch effects: %w", err)
+		}
+	}
+	return step.Err
+}
+
+// Dispatch handles one message of the targets queue, exactly once per
+// WorkItem.Key. The claim is taken (and durable) before the POST:
 //
-//   - the claim is Done: nothing is dispatched; the succeeded fact is
-//     re-published (same id) in case the first publish was lost;
+//   - the claim is Done: nothing is dispatched; the step repeats the
+//     succeeded fact (same id) in case the first was lost;
 //   - the claim is InProgress and younger than the lease: it may belong to
-//     a live attempt; the message is retried after the lease (an Error
-//     with RetryAfter) without searching GitHub;
+//     a live attempt; the step fails with RetryAfter = the rest of the
+//     lease (ErrClaimBusy) without searching GitHub;
 //   - the claim is InProgress and its lease has ended (a crash or an
 //     ambiguous failure after the POST may have been sent): the claim is
 //     taken over (Claims.TakeOver, which starts a new lease; an attempt
@@ -71,27 +89,26 @@ func NewDispatcher(c DispatcherConfig) (*Dispatcher, error) {
 //     if one exists it is recorded as the result; if not, dispatch;
 //   - the claim is Acquired: dispatch.
 //
-// After a successful dispatch the target run's lineage is recorded, the
-// claim completed and dispatch.trigger.succeeded published. A permanent
-// GitHub failure releases the claim (the lease this attempt holds; see
-// Claims.Release), publishes dispatch.trigger.failed
-// with GitHub's message and returns a permanent error (dead-letter now; a
-// replay dispatches again). A transient failure releases the claim when
-// the request certainly did not reach GitHub (IsAmbiguous false) and keeps
-// it otherwise, then returns the error for a retry; trigger.failed is
-// published only when d is the final receive.
-func (s *Dispatcher) HandleWorkItem(ctx context.Context, body []byte, d Delivery) error {
+// The effects of a dispatch that happened: the target run's lineage, the
+// claim completed and dispatch.trigger.succeeded. A permanent GitHub
+// failure: the claim released (the lease this attempt holds),
+// dispatch.trigger.failed with GitHub's message, and a permanent error
+// (dead-letter now; a replay dispatches again). A transient failure
+// releases the claim when the request certainly did not reach GitHub
+// (IsAmbiguous false) and keeps it otherwise, and fails the step for a
+// retry; trigger.failed is recorded only when d is the final receive.
+func (s *Dispatcher) Dispatch(ctx context.Context, body []byte, d Delivery) Step {
 	var w WorkItem
 	if err := json.Unmarshal(body, &w); err != nil {
-		return PermanentError("decode work item", err)
+		return Step{Err: PermanentError("decode work item", err)}
 	}
 	if w.DeliveryID == "" || w.Source.Repository == "" || w.Target.Repository == "" || w.Target.Workflow == "" {
-		return permanentf("decode work item", "delivery_id, source.repository, target.repository and target.workflow are required")
+		return Step{Err: permanentf("decode work item", "delivery_id, source.repository, target.repository and target.workflow are required")}
 	}
 	log := s.c.Logger.With("correlation_id", w.DeliveryID, "stage", "dispatcher",
 		"target_repo", w.Target.Repository, "target_workflow", w.Target.Workflow, "receive", d.ReceiveCount)
-	err := s.handle(ctx, w, d, log)
-	switch {
+	step := s.dispatch(ctx, w, d, log)
+	switch err := step.Err; {
 	case err == nil:
 	case IsPermanent(err):
 		log.Error("work item failed permanently", "error", err)
@@ -100,67 +117,18 @@ func (s *Dispatcher) HandleWorkItem(ctx context.Context, body []byte, d Delivery
 	default:
 		log.Warn("work item failed; it will be retried", "error", err, "final", d.Final())
 	}
-	return err
+	return step
 }
 
-func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *slog.Logger) error {
+func (s *Dispatcher) dispatch(ctx context.Context, w WorkItem, d Delivery, log *slog.Logger) Step {
 	key := w.Key()
-	now := s.c.Now()
-	claim, err := s.c.Claims.Claim(ctx, key, now)
-	if err != nil {
-		return fmt.Errorf("claim %s: %w", key, err)
+	lease, found, step, done := s.acquire(ctx, w, log)
+	if done {
+		return step
 	}
-	// lease is the start of the lease this attempt holds, once it holds
-	// one: Release is conditional on it.
-	lease := claim.ClaimedAt
-	switch claim.State {
-	case ClaimDone:
-		log.Info("already dispatched; not dispatching again", "target_run_id", claim.Result.RunID)
-		return s.succeeded(ctx, w, claim.Result, true, log)
-	case ClaimInProgress:
-		// A claim younger than the lease may belong to a live attempt (the
-		// same item delivered twice at once): wait for it to finish rather
-		// than search GitHub, because a search cannot tell this item's run
-		// from a run of the same workflow dispatched meanwhile for another
-		// source run, and taking that one would lose this dispatch.
-		leased := claim.LeasedAt
-		if leased.IsZero() {
-			leased = claim.ClaimedAt
-		}
-		if age := now.Sub(leased); age < s.c.ClaimLease {
-			return RetryLater("dispatch "+key, s.c.ClaimLease-age, ErrClaimBusy)
-		}
-		// The holder is presumed dead. Take the claim over atomically,
-		// which starts a new lease: of two attempts that found it expired
-		// (a redelivery while this one is still dispatching), only one
-		// searches and dispatches.
-		took, err := s.c.Claims.TakeOver(ctx, key, leased, now)
-		if err != nil {
-			return fmt.Errorf("take over claim %s: %w", key, err)
-		}
-		if !took {
-			return RetryLater("dispatch "+key, s.c.ClaimLease, ErrClaimBusy)
-		}
-		lease = now
-		// Search from the first claim, not from the takeover: any earlier
-		// holder's POST may have created the run, and it may be listed late.
-		res, found, err := s.c.GitHub.FindDispatchedRun(ctx, w.InstallationID, w.Target.Repository, w.Target.Workflow, claim.ClaimedAt)
-		if err != nil {
-			return fmt.Errorf("look for a run dispatched since %s: %w", claim.ClaimedAt.Format(time.RFC3339), err)
-		}
-		if found {
-			log.Info("found the run of an earlier ambiguous dispatch; not dispatching again", "target_run_id", res.RunID)
-			if res.Attempts == 0 {
-				res.Attempts = 1
-			}
-			return s.succeeded(ctx, w, res, false, log)
-		}
-		log.Warn("in-progress claim expired and no run found; dispatching", "claimed_at", claim.ClaimedAt)
-	case ClaimAcquired:
-	default:
-		return fmt.Errorf("claim %s: unknown state %d", key, claim.State)
+	if found != nil {
+		return s.succeeded(ctx, w, *found, false, log)
 	}
-
 	res, err := s.c.GitHub.Dispatch(ctx, DispatchRequest{
 		InstallationID: w.InstallationID,
 		Repository:     w.Target.Repository,
@@ -174,66 +142,114 @@ func (s *Dispatcher) handle(ctx context.Context, w WorkItem, d Delivery, log *sl
 	}
 
 	permanent := IsPermanent(err)
+	var out Step
 	if permanent || !IsAmbiguous(err) {
 		// The dispatch certainly did not happen: forget the claim so that a
 		// retry or a replay from the dead-letter queue dispatches.
-		released, rerr := s.c.Claims.Release(ctx, key, lease)
-		switch {
-		case rerr != nil:
-			log.Warn("release claim failed; a retry will look for a run first", "error", rerr)
-		case !released:
-			// This attempt outlived its lease and another took the claim
-			// over (or completed it): the claim is that attempt's now.
-			log.Warn("claim not released: another attempt took it over meanwhile")
-		}
+		out.Release = &ClaimRelease{Key: key, LeasedAt: lease}
 	}
 	if permanent || d.Final() {
-		s.failed(ctx, w, err, log)
+		s.failed(ctx, &out, w, err, log)
 	}
 	if permanent {
-		return PermanentError("dispatch "+w.Target.Repository+" "+w.Target.Workflow, err)
+		out.Err = PermanentError("dispatch "+w.Target.Repository+" "+w.Target.Workflow, err)
+	} else {
+		out.Err = fmt.Errorf("dispatch %s %s: %w", w.Target.Repository, w.Target.Workflow, err)
 	}
-	return fmt.Errorf("dispatch %s %s: %w", w.Target.Repository, w.Target.Workflow, err)
+	return out
 }
 
-// succeeded records a dispatch that happened: lineage, claim, fact, outcome.
-// Each step is idempotent, so a redelivery after a failure in the middle
-// redoes them all.
-func (s *Dispatcher) succeeded(ctx context.Context, w WorkItem, res DispatchResult, done bool, log *slog.Logger) error {
+// acquire takes the dispatch claim of w. It returns the start of the lease
+// this attempt holds; or the run an earlier ambiguous attempt created
+// (found); or, with done set, the whole step (already dispatched, claim
+// busy, or a store or GitHub failure).
+func (s *Dispatcher) acquire(ctx context.Context, w WorkItem, log *slog.Logger) (lease time.Time, found *DispatchResult, step Step, done bool) {
+	key := w.Key()
+	now := s.c.Now()
+	claim, err := s.c.Claims.Claim(ctx, key, now)
+	if err != nil {
+		return lease, nil, Step{Err: fmt.Errorf("claim %s: %w", key, err)}, true
+	}
+	switch claim.State {
+	case ClaimAcquired:
+		return claim.ClaimedAt, nil, Step{}, false
+	case ClaimDone:
+		log.Info("already dispatched; not dispatching again", "target_run_id", claim.Result.RunID)
+		return lease, nil, s.succeeded(ctx, w, claim.Result, true, log), true
+	case ClaimInProgress:
+	default:
+		return lease, nil, Step{Err: fmt.Errorf("claim %s: unknown state %d", key, claim.State)}, true
+	}
+	// A claim younger than the lease may belong to a live attempt (the
+	// same item delivered twice at once): wait for it to finish rather
+	// than search GitHub, because a search cannot tell this item's run
+	// from a run of the same workflow dispatched meanwhile for another
+	// source run, and taking that one would lose this dispatch.
+	leased := claim.LeasedAt
+	if leased.IsZero() {
+		leased = claim.ClaimedAt
+	}
+	if age := now.Sub(leased); age < s.c.ClaimLease {
+		return lease, nil, Step{Err: RetryLater("dispatch "+key, s.c.ClaimLease-age, ErrClaimBusy)}, true
+	}
+	// The holder is presumed dead. Take the claim over atomically, which
+	// starts a new lease: of two attempts that found it expired (a
+	// redelivery while this one is still dispatching), only one searches
+	// and dispatches.
+	took, err := s.c.Claims.TakeOver(ctx, key, leased, now)
+	if err != nil {
+		return lease, nil, Step{Err: fmt.Errorf("take over claim %s: %w", key, err)}, true
+	}
+	if !took {
+		return lease, nil, Step{Err: RetryLater("dispatch "+key, s.c.ClaimLease, ErrClaimBusy)}, true
+	}
+	// Search from the first claim, not from the takeover: any earlier
+	// holder's POST may have created the run, and it may be listed late.
+	res, ok, err := s.c.GitHub.FindDispatchedRun(ctx, w.InstallationID, w.Target.Repository, w.Target.Workflow, claim.ClaimedAt)
+	if err != nil {
+		return lease, nil, Step{Err: fmt.Errorf("look for a run dispatched since %s: %w", claim.ClaimedAt.Format(time.RFC3339), err)}, true
+	}
+	if ok {
+		log.Info("found the run of an earlier ambiguous dispatch; not dispatching again", "target_run_id", res.RunID)
+		if res.Attempts == 0 {
+			res.Attempts = 1
+		}
+		return now, &res, Step{}, false
+	}
+	log.Warn("in-progress claim expired and no run found; dispatching", "claimed_at", claim.ClaimedAt)
+	return now, nil, Step{}, false
+}
+
+// succeeded returns the effects of a dispatch that happened: lineage, claim
+// completion (unless done: the claim already was), the succeeded fact; and
+// records the outcome for the result issue.
+func (s *Dispatcher) succeeded(ctx context.Context, w WorkItem, res DispatchResult, done bool, log *slog.Logger) Step {
+	var step Step
 	if !done {
 		if res.RunID != 0 {
-			if err := s.c.Lineage.RecordRun(ctx, w.Target.Repository, res.RunID, w.runChain()); err != nil {
-				return fmt.Errorf("record lineage of %s run %d: %w", w.Target.Repository, res.RunID, err)
-			}
+			step.Lineage = append(step.Lineage, RunLineage{Repository: w.Target.Repository, RunID: res.RunID, Chain: w.runChain()})
 		}
-		if err := s.c.Claims.Complete(ctx, w.Key(), res); err != nil {
-			return fmt.Errorf("complete claim %s: %w", w.Key(), err)
-		}
+		step.Complete = &ClaimCompletion{Key: w.Key(), Result: res}
 	}
 	data := w.sourceData()
 	data.Attempts = max(res.Attempts, 1)
 	data.TargetRunID = res.RunID
 	data.TargetRunURL = runURL(res)
-	if err := s.c.Facts.Publish(ctx, facts.New(facts.TypeTriggerSucceeded, s.c.Now(), data)); err != nil {
-		return fmt.Errorf("publish trigger succeeded fact: %w", err)
-	}
+	step.Facts = append(step.Facts, facts.New(facts.TypeTriggerSucceeded, s.c.Now(), data))
 	s.rep.record(ctx, w, Outcome{
 		Repository: w.Target.Repository, Workflow: w.Target.Workflow, Status: OutcomeSuccess,
 		Attempts: data.Attempts, RunURL: data.TargetRunURL,
 	}, log)
-	return nil
+	return step
 }
 
-// failed records a final dispatch failure. A publish failure is logged: the
-// handler returns an error anyway and the message goes to the dead-letter
-// queue with the same message.
-func (s *Dispatcher) failed(ctx context.Context, w WorkItem, cause error, log *slog.Logger) {
+// failed adds the effects of a final dispatch failure (the failed fact) and
+// records the outcome for the result issue.
+func (s *Dispatcher) failed(ctx context.Context, step *Step, w WorkItem, cause error, log *slog.Logger) {
 	data := w.sourceData()
 	data.Attempts = attemptsOf(cause)
 	data.Error = cause.Error()
-	if err := s.c.Facts.Publish(ctx, facts.New(facts.TypeTriggerFailed, s.c.Now(), data)); err != nil {
-		log.Error("publish trigger failed fact failed", "error", err)
-	}
+	step.Facts = append(step.Facts, facts.New(facts.TypeTriggerFailed, s.c.Now(), data))
 	s.rep.record(ctx, w, Outcome{
 		Repository: w.Target.Repository, Workflow: w.Target.Workflow, Status: OutcomeFailed,
 		Attempts: data.Attempts, Error: data.Error,

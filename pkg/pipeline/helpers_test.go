@@ -58,6 +58,7 @@ type world struct {
 	targets    *pipelinetest.Queue
 	replay     *pipelinetest.ReplayGuard
 	facts      *pipelinetest.Facts
+	apply      pipeline.PortApplier
 	claims     *pipelinetest.Claims
 	lineage    *pipelinetest.Lineage
 	gh         *pipelinetest.GitHub
@@ -95,15 +96,18 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	w.outcomes = &pipelinetest.Outcomes{}
 	w.gh = &pipelinetest.GitHub{ConfigResults: defaultConfigs(t)}
 	var err error
+	w.apply = pipeline.PortApplier{
+		Queues: map[string]pipeline.Enqueuer{pipeline.QueueRequests: w.requests, pipeline.QueueTargets: w.targets},
+		Replay: w.replay, Facts: w.facts, Claims: w.claims, Lineage: w.lineage, Outcomes: w.outcomes, Logger: w.logger,
+	}
 	w.ingress, err = pipeline.NewIngress(pipeline.IngressConfig{
-		Secret: []byte(secret), Requests: w.requests, Replay: w.replay, Facts: w.facts,
-		Now: w.clock.Now, Logger: w.logger,
+		Secret: []byte(secret), Apply: w.apply, Now: w.clock.Now, Logger: w.logger,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pc := pipeline.PlannerConfig{
-		Targets: w.targets, Facts: w.facts, Lineage: w.lineage, GitHub: w.gh,
+		Apply: w.apply, Lineage: w.lineage, GitHub: w.gh,
 		Policy: plan.DefaultPolicy(), Now: w.clock.Now, Logger: w.logger,
 	}
 	for _, o := range opts {
@@ -114,7 +118,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 		t.Fatal(err)
 	}
 	w.dispatcher, err = pipeline.NewDispatcher(pipeline.DispatcherConfig{
-		Claims: w.claims, Lineage: w.lineage, GitHub: w.gh, Facts: w.facts,
+		Apply: w.apply, Claims: w.claims, GitHub: w.gh,
 		Issues: w.issues, Outcomes: w.outcomes, Now: w.clock.Now, Logger: w.logger,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
+	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 )
 
 // MaxDeliveryIDLen is the longest X-GitHub-Delivery value ingress accepts
@@ -26,12 +28,10 @@ const MaxDeliveryIDLen = 200
 type IngressConfig struct {
 	// Secret is the webhook secret (GITHUB_WEBHOOK_SECRET). Required.
 	Secret []byte
-	// Requests is the requests queue. Required.
-	Requests Enqueuer
-	// Replay is the shared replay guard. Required.
-	Replay ReplayGuard
-	// Facts receives dispatch.request.accepted. Required.
-	Facts FactPublisher
+	// Apply makes an accepted delivery durable: the replay record, the
+	// request on QueueRequests and the request.accepted fact (one SQLite
+	// transaction in serve; PortApplier on AWS). Required.
+	Apply Applier
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger; slog.Default() when nil.
@@ -42,12 +42,10 @@ type IngressConfig struct {
 // of HTTP: pkg/httpapi reads the request (rate limit, body cap) and maps
 // the IngressResult to a status code.
 type Ingress struct {
-	secret   []byte
-	requests Enqueuer
-	replay   ReplayGuard
-	facts    FactPublisher
-	now      func() time.Time
-	log      *slog.Logger
+	secret []byte
+	apply  Applier
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 // NewIngress builds an Ingress. It refuses to build without a secret: a
@@ -57,33 +55,18 @@ func NewIngress(c IngressConfig) (*Ingress, error) {
 	if len(c.Secret) == 0 {
 		missing = append(missing, "webhook secret (GITHUB_WEBHOOK_SECRET)")
 	}
-	if c.Requests == nil {
-		missing = append(missing, "requests queue")
-	}
-	if c.Replay == nil {
-		missing = append(missing, "replay guard")
-	}
-	if c.Facts == nil {
-		missing = append(missing, "fact publisher")
+	if c.Apply == nil {
+		missing = append(missing, "applier (requests queue, replay guard, facts)")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("ingress: missing %s", strings.Join(missing, ", "))
 	}
-	in := &Ingress{
-		secret:   bytes.Clone(c.Secret),
-		requests: c.Requests,
-		replay:   c.Replay,
-		facts:    c.Facts,
-		now:      c.Now,
-		log:      c.Logger,
-	}
-	if in.now == nil {
-		in.now = time.Now
-	}
-	if in.log == nil {
-		in.log = slog.Default()
-	}
-	return in, nil
+	return &Ingress{
+		secret: bytes.Clone(c.Secret),
+		apply:  c.Apply,
+		now:    orNow(c.Now),
+		log:    orDefault(c.Logger),
+	}, nil
 }
 
 // WebhookDelivery is one webhook request as received.
@@ -131,13 +114,15 @@ const (
 
 // Accept runs the ingress checks on d in order: required headers and body,
 // signature (HMAC-SHA256 over the raw bytes, constant-time), media type,
-// JSON, event filter, payload fields, replay guard; then enqueues a Request
-// (dedup id = delivery id), records the delivery id, and publishes
-// dispatch.request.accepted. The delivery id is recorded only after the
-// enqueue succeeded, so a redelivery of a failed attempt is processed.
+// JSON, event filter, payload (decoded once, by the parser the planner
+// uses), then applies the step's effects: the delivery id in the replay
+// guard, a Request on QueueRequests (dedup id = delivery id) and
+// dispatch.request.accepted. The delivery id is recorded in the same
+// transaction as the enqueue (serve) or only after it (AWS), so a
+// redelivery of a failed attempt is processed.
 func (in *Ingress) Accept(ctx context.Context, d WebhookDelivery) IngressResult {
 	log := in.log.With("correlation_id", LogSafe(d.ID))
-	r := in.accept(ctx, d, log)
+	r := in.accept(ctx, d)
 	switch r.Status {
 	case IngressAccepted:
 		log.Info("webhook accepted", "event", d.Event)
@@ -151,92 +136,116 @@ func (in *Ingress) Accept(ctx context.Context, d WebhookDelivery) IngressResult 
 	return r
 }
 
-func (in *Ingress) accept(ctx context.Context, d WebhookDelivery, log *slog.Logger) IngressResult {
+func (in *Ingress) accept(ctx context.Context, d WebhookDelivery) IngressResult {
+	ev, r := in.Check(d)
+	if r.Status != IngressAccepted {
+		return r
+	}
+	step, err := in.Step(d.ID, d.Event, ev)
+	if err != nil { // cannot happen: every part was validated
+		return IngressResult{Status: IngressUnavailable, Err: err}
+	}
+	switch err := in.apply.Apply(ctx, step); {
+	case errors.Is(err, ErrDuplicateDelivery):
+		return IngressResult{Status: IngressDuplicate}
+	case err != nil:
+		return IngressResult{Status: IngressUnavailable, Err: err}
+	}
+	return IngressResult{Status: IngressAccepted}
+}
+
+// Check runs the checks of Accept that need no store, in order, and
+// returns the decoded event of a completed workflow_run delivery with
+// Status IngressAccepted, or the first failed check (or IngressIgnored).
+func (in *Ingress) Check(d WebhookDelivery) (plan.Event, IngressResult) {
 	switch {
 	case d.ID == "":
-		return IngressResult{Status: IngressMissingInput, Detail: "missing " + HeaderDelivery}
+		return plan.Event{}, IngressResult{Status: IngressMissingInput, Detail: "missing " + HeaderDelivery}
 	case d.Event == "":
-		return IngressResult{Status: IngressMissingInput, Detail: "missing " + HeaderEvent}
+		return plan.Event{}, IngressResult{Status: IngressMissingInput, Detail: "missing " + HeaderEvent}
 	case len(d.Body) == 0:
-		return IngressResult{Status: IngressMissingInput, Detail: "empty body"}
+		return plan.Event{}, IngressResult{Status: IngressMissingInput, Detail: "empty body"}
 	case len(d.ID) > MaxDeliveryIDLen || !printable(d.ID):
-		return IngressResult{Status: IngressMissingInput, Detail: HeaderDelivery + " is not a valid delivery id"}
+		return plan.Event{}, IngressResult{Status: IngressMissingInput, Detail: HeaderDelivery + " is not a valid delivery id"}
 	}
 	// An empty signature fails here (401), never with a server error.
 	// (pkg/httpapi answers 400 earlier when the header is absent.)
 	if !VerifySignature(in.secret, d.Body, d.Signature) {
-		return IngressResult{Status: IngressBadSignature}
+		return plan.Event{}, IngressResult{Status: IngressBadSignature}
 	}
 	if !isJSONMediaType(d.ContentType) {
-		return IngressResult{Status: IngressUnsupportedMedia,
+		return plan.Event{}, IngressResult{Status: IngressUnsupportedMedia,
 			Detail: "content type must be application/json (set the webhook's content type to application/json)"}
 	}
-	var env webhookEnvelope
 	if b := bytes.TrimLeft(d.Body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
-		return IngressResult{Status: IngressInvalidJSON, Detail: "the payload must be a JSON object"}
+		return plan.Event{}, IngressResult{Status: IngressInvalidJSON, Detail: "the payload must be a JSON object"}
 	}
-	if err := json.Unmarshal(d.Body, &env); err != nil {
-		return IngressResult{Status: IngressInvalidJSON}
+	if !json.Valid(d.Body) {
+		return plan.Event{}, IngressResult{Status: IngressInvalidJSON}
 	}
 	if d.Event != "workflow_run" {
-		return IngressResult{Status: IngressIgnored}
+		return plan.Event{}, IngressResult{Status: IngressIgnored}
 	}
-	var action string
-	if len(env.Action) > 0 && json.Unmarshal(env.Action, &action) != nil {
-		return IngressResult{Status: IngressInvalidPayload, Detail: "action"}
-	}
-	if action != "completed" {
-		return IngressResult{Status: IngressIgnored}
-	}
-	fields, detail := validateWorkflowRun(env)
+	ev, detail := ParseWorkflowRun(d.Body)
 	if detail != "" {
-		return IngressResult{Status: IngressInvalidPayload, Detail: detail}
+		// A delivery that is not a completed run is ignored whatever else
+		// it holds (only the error path decodes the action on its own).
+		var a struct {
+			Action json.RawMessage `json:"action"`
+		}
+		var action string
+		if json.Unmarshal(d.Body, &a) == nil && len(a.Action) > 0 && json.Unmarshal(a.Action, &action) == nil && action != "completed" {
+			return plan.Event{}, IngressResult{Status: IngressIgnored}
+		}
+		return plan.Event{}, IngressResult{Status: IngressInvalidPayload, Detail: detail}
 	}
+	if ev.Action != "completed" {
+		return plan.Event{}, IngressResult{Status: IngressIgnored}
+	}
+	return ev, IngressResult{Status: IngressAccepted}
+}
 
-	seen, err := in.replay.Seen(ctx, d.ID)
+// ParseWorkflowRun decodes a workflow_run payload with plan.ParseEvent (the
+// parser the planner's engine reads) and checks the fields the pipeline
+// needs: installation.id, repository.owner.login and repository.name,
+// workflow_run.id and workflow_run.path. It returns the event, or a detail
+// naming the first missing or mistyped field (and what was expected).
+func ParseWorkflowRun(body []byte) (plan.Event, string) {
+	ev, err := plan.ParseEvent(body)
 	if err != nil {
-		return IngressResult{Status: IngressUnavailable, Err: fmt.Errorf("replay guard: %w", err)}
+		return plan.Event{}, err.Error()
 	}
-	if seen {
-		return IngressResult{Status: IngressDuplicate}
+	switch {
+	case ev.InstallationID <= 0:
+		return plan.Event{}, "installation.id: expected a positive number"
+	case ev.Run.ID <= 0:
+		return plan.Event{}, "workflow_run.id: expected a positive number"
+	case ev.Run.Path == "":
+		return plan.Event{}, "workflow_run.path: expected the workflow file's path"
 	}
+	return ev, ""
+}
 
+// Step returns the effects of accepting a checked delivery: the replay
+// record, the Request on QueueRequests and dispatch.request.accepted.
+func (in *Ingress) Step(deliveryID, event string, ev plan.Event) (Effects, error) {
 	now := in.now().UTC()
-	msg, err := json.Marshal(Request{
-		DeliveryID: d.ID,
-		Event:      d.Event,
-		ReceivedAt: now,
-		Payload:    env.trimmed(),
-	})
-	if err != nil { // cannot happen: every part was validated JSON
-		return IngressResult{Status: IngressUnavailable, Err: fmt.Errorf("encode request: %w", err)}
-	}
-	if err := in.requests.Enqueue(ctx, d.ID, msg); err != nil {
-		return IngressResult{Status: IngressUnavailable, Err: fmt.Errorf("enqueue request: %w", err)}
-	}
-
-	// The request is durable: from here on a failure must not turn into an
-	// error answer (GitHub would show the delivery as failed although the
-	// work will happen), nor be cut short by the caller going away.
-	ctx = context.WithoutCancel(ctx)
-	if err := in.replay.Record(ctx, d.ID); err != nil {
-		// A redelivery inside the window would be enqueued again; the
-		// planner and dispatcher are idempotent, so that is harmless.
-		log.Warn("delivery enqueued but not recorded in the replay guard", "error", err)
+	msg, err := json.Marshal(Request{DeliveryID: deliveryID, Event: event, ReceivedAt: now, Run: &ev})
+	if err != nil {
+		return Effects{}, fmt.Errorf("encode request: %w", err)
 	}
 	fact := facts.New(facts.TypeRequestAccepted, now, facts.Data{
-		DeliveryID:     d.ID,
-		SourceRepo:     fields.repo,
-		SourceWorkflow: dispatching.WorkflowBase(fields.path),
-		SourceRunID:    fields.runID,
-		RunAttempt:     fields.attempt,
+		DeliveryID:     deliveryID,
+		SourceRepo:     ev.Repository.FullName(),
+		SourceWorkflow: dispatching.WorkflowBase(ev.Run.Path),
+		SourceRunID:    ev.Run.ID,
+		RunAttempt:     ev.Run.RunAttempt,
 	})
-	if err := in.facts.Publish(ctx, fact); err != nil {
-		// The planner publishes the same fact (same id) again when it
-		// handles the request, so it is only late, not lost.
-		log.Warn("publish request accepted fact failed; the planner will publish it", "error", err)
-	}
-	return IngressResult{Status: IngressAccepted}
+	return Effects{
+		Replay:  deliveryID,
+		Enqueue: []Outgoing{{Queue: QueueRequests, DedupID: deliveryID, Body: msg}},
+		Facts:   []facts.Event{fact},
+	}, nil
 }
 
 // String names the status for logs.
@@ -288,109 +297,6 @@ func isJSONMediaType(ct string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
-}
-
-// webhookEnvelope holds the parts of a workflow_run payload the pipeline
-// forwards; everything else (sender, organization, workflow, ...) is
-// dropped from the queue message to keep it small.
-type webhookEnvelope struct {
-	Action       json.RawMessage `json:"action"`
-	Installation json.RawMessage `json:"installation"`
-	Repository   json.RawMessage `json:"repository"`
-	WorkflowRun  json.RawMessage `json:"workflow_run"`
-}
-
-// trimmed is the forwarded payload: a JSON object with only the four parts
-// plan.ParseEvent reads.
-func (e webhookEnvelope) trimmed() json.RawMessage {
-	var b bytes.Buffer
-	b.Grow(len(e.Action) + len(e.Installation) + len(e.Repository) + len(e.WorkflowRun) + 64)
-	b.WriteString(`{"action":`)
-	b.Write(e.Action)
-	b.WriteString(`,"installation":`)
-	b.Write(e.Installation)
-	b.WriteString(`,"repository":`)
-	b.Write(e.Repository)
-	b.WriteString(`,"workflow_run":`)
-	b.Write(e.WorkflowRun)
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
-type runFields struct {
-	repo    string
-	path    string
-	runID   int64
-	attempt int
-}
-
-// validateWorkflowRun checks the fields the pipeline needs and returns the
-// name of the first missing or mistyped one.
-func validateWorkflowRun(e webhookEnvelope) (runFields, string) {
-	var f runFields
-	var instID int64
-	inst, ok := object(e.Installation)
-	if !ok || !positive(inst["id"], &instID) {
-		return f, "installation.id"
-	}
-	repo, ok := object(e.Repository)
-	if !ok {
-		return f, "repository"
-	}
-	owner, _ := object(repo["owner"])
-	var login, name string
-	if !nonEmpty(owner["login"], &login) {
-		return f, "repository.owner.login"
-	}
-	if !nonEmpty(repo["name"], &name) {
-		return f, "repository.name"
-	}
-	run, ok := object(e.WorkflowRun)
-	if !ok {
-		return f, "workflow_run"
-	}
-	if !positive(run["id"], &f.runID) {
-		return f, "workflow_run.id"
-	}
-	if !nonEmpty(run["path"], &f.path) {
-		return f, "workflow_run.path"
-	}
-	var attempt int64
-	if positive(run["run_attempt"], &attempt) && attempt < 1<<31 {
-		f.attempt = int(attempt)
-	}
-	f.repo = login + "/" + name
-	return f, ""
-}
-
-// object decodes raw when it is a JSON object.
-func object(raw json.RawMessage) (map[string]json.RawMessage, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, false
-	}
-	var m map[string]json.RawMessage
-	return m, json.Unmarshal(raw, &m) == nil
-}
-
-// positive decodes a positive integer into v.
-func positive(raw json.RawMessage, v *int64) bool {
-	var n int64
-	if len(raw) == 0 || json.Unmarshal(raw, &n) != nil || n <= 0 { // null leaves n at 0
-		return false
-	}
-	*v = n
-	return true
-}
-
-// nonEmpty decodes a non-empty string into v.
-func nonEmpty(raw json.RawMessage, v *string) bool {
-	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil || s == "" {
-		return false
-	}
-	*v = s
-	return true
 }
 
 func printable(s string) bool {

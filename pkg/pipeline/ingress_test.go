@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestVerifySignatureRejects(t *testing.T) {
 }
 
 func TestNewIngressRefusesWithoutSecretOrPorts(t *testing.T) {
-	ok := pipeline.IngressConfig{Secret: []byte("s"), Requests: &pipelinetest.Queue{}, Replay: &pipelinetest.ReplayGuard{}, Facts: &pipelinetest.Facts{}}
+	ok := pipeline.IngressConfig{Secret: []byte("s"), Apply: pipeline.PortApplier{}}
 	if _, err := pipeline.NewIngress(ok); err != nil {
 		t.Fatalf("complete config: %v", err)
 	}
@@ -61,10 +62,10 @@ func TestNewIngressRefusesWithoutSecretOrPorts(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "GITHUB_WEBHOOK_SECRET") {
 		t.Fatalf("no secret: err = %v, want one naming GITHUB_WEBHOOK_SECRET", err)
 	}
-	noQueue := ok
-	noQueue.Requests = nil
-	if _, err := pipeline.NewIngress(noQueue); err == nil {
-		t.Fatal("no queue: no error")
+	noApply := ok
+	noApply.Apply = nil
+	if _, err := pipeline.NewIngress(noApply); err == nil {
+		t.Fatal("no applier: no error")
 	}
 }
 
@@ -109,8 +110,21 @@ func TestAcceptChecks(t *testing.T) {
 		{"installation id string", signed(edit(func(m map[string]any) { m["installation"] = map[string]any{"id": "7"} })), pipeline.IngressInvalidPayload, "installation.id"},
 		{"installation id zero", signed(edit(func(m map[string]any) { m["installation"] = map[string]any{"id": 0} })), pipeline.IngressInvalidPayload, "installation.id"},
 		{"no repository", signed(edit(func(m map[string]any) { delete(m, "repository") })), pipeline.IngressInvalidPayload, "repository"},
-		{"no owner login", signed(edit(func(m map[string]any) { m["repository"].(map[string]any)["owner"] = map[string]any{} })), pipeline.IngressInvalidPayload, "repository.owner.login"},
-		{"empty repository name", signed(edit(func(m map[string]any) { m["repository"].(map[string]any)["name"] = "" })), pipeline.IngressInvalidPayload, "repository.name"},
+		{"no owner login", signed(edit(func(m map[string]any) {
+			m["repository"].(map[string]any)["owner"] = map[string]any{}
+			delete(m["repository"].(map[string]any), "full_name")
+		})), pipeline.IngressInvalidPayload, "repository.owner.login"},
+		{"empty repository name", signed(edit(func(m map[string]any) {
+			m["repository"].(map[string]any)["name"] = ""
+			delete(m["repository"].(map[string]any), "full_name")
+		})), pipeline.IngressInvalidPayload, "repository.name"},
+		// The planner's parser takes full_name when owner.login is missing;
+		// ingress uses the same parser, so it accepts what the planner can plan.
+		{"owner from full_name", signed(edit(func(m map[string]any) { m["repository"].(map[string]any)["owner"] = map[string]any{} })), pipeline.IngressAccepted, ""},
+		// A payload the planner would refuse is refused at the door (the
+		// planner used to dead-letter a signed payload with a numeric conclusion).
+		{"numeric conclusion", signed(edit(func(m map[string]any) { run(m)["conclusion"] = 1 })), pipeline.IngressInvalidPayload, "workflow_run.conclusion"},
+		{"head_branch object", signed(edit(func(m map[string]any) { run(m)["head_branch"] = map[string]any{} })), pipeline.IngressInvalidPayload, "workflow_run.head_branch"},
 		{"no workflow_run", signed(edit(func(m map[string]any) { delete(m, "workflow_run") })), pipeline.IngressInvalidPayload, "workflow_run"},
 		{"workflow_run not an object", signed(edit(func(m map[string]any) { m["workflow_run"] = "x" })), pipeline.IngressInvalidPayload, "workflow_run"},
 		{"no run id", signed(edit(func(m map[string]any) { delete(run(m), "id") })), pipeline.IngressInvalidPayload, "workflow_run.id"},
@@ -125,7 +139,8 @@ func TestAcceptChecks(t *testing.T) {
 			if r.Status != tc.status {
 				t.Fatalf("status = %v (%q, %v), want %v", r.Status, r.Detail, r.Err, tc.status)
 			}
-			if tc.detail != "" && r.Detail != tc.detail {
+			// Payload details name the field first, then what was expected.
+			if tc.detail != "" && r.Detail != tc.detail && !(tc.status == pipeline.IngressInvalidPayload && strings.HasPrefix(r.Detail, tc.detail+": ")) {
 				t.Errorf("detail = %q, want %q", r.Detail, tc.detail)
 			}
 			enqueued := len(w.requests.Pending())
@@ -139,7 +154,7 @@ func TestAcceptChecks(t *testing.T) {
 	}
 }
 
-func TestAcceptEnqueuesTrimmedRequestThenRecordsAndPublishes(t *testing.T) {
+func TestAcceptEnqueuesDecodedRequestThenRecordsAndPublishes(t *testing.T) {
 	w := newWorld(t)
 	body := payload(t, apiRun, nil)
 	if r := w.ingress.Accept(t.Context(), delivery("d-ok", body)); r.Status != pipeline.IngressAccepted {
@@ -156,13 +171,17 @@ func TestAcceptEnqueuesTrimmedRequestThenRecordsAndPublishes(t *testing.T) {
 	if req.DeliveryID != "d-ok" || req.Event != "workflow_run" || !req.ReceivedAt.Equal(w.clock.Now()) {
 		t.Errorf("request = %+v", req)
 	}
-	if strings.Contains(string(req.Payload), "octocat") {
-		t.Error("the forwarded payload still holds the sender")
+	if strings.Contains(string(pending[0].Body), "octocat") || len(req.Payload) != 0 {
+		t.Error("the request holds the raw payload (the sender, too), not the decoded event")
 	}
-	ev, err := plan.ParseEvent(req.Payload)
+	want, err := plan.ParseEvent(body)
 	if err != nil {
-		t.Fatalf("the decision engine cannot parse the forwarded payload: %v", err)
+		t.Fatal(err)
 	}
+	if req.Run == nil || !reflect.DeepEqual(*req.Run, want) {
+		t.Fatalf("request run = %+v, want the event the engine parses from the payload: %+v", req.Run, want)
+	}
+	ev := *req.Run
 	if ev.InstallationID != 7 || ev.Repository.FullName() != "acme/api" || ev.Run.ID != 42 || ev.Run.HeadSHA == "" {
 		t.Errorf("parsed event = %+v", ev)
 	}

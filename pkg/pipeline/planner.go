@@ -15,10 +15,11 @@ import (
 
 // PlannerConfig configures a Planner.
 type PlannerConfig struct {
-	Targets Enqueuer      // the targets queue; required
-	Facts   FactPublisher // required
-	Lineage Lineage       // required
-	GitHub  GitHub        // required (Configs only)
+	// Apply makes a step's effects durable (HandleRequest only; the
+	// embedded runtime applies Plan's effects itself with the ack).
+	Apply   Applier
+	Lineage Lineage // required (ChainOf only)
+	GitHub  GitHub  // required (Configs only)
 	Policy  plan.Policy
 
 	// Result issues (CREATE_ISSUES): when CreateIssues is set, Issues,
@@ -46,8 +47,8 @@ type Planner struct {
 
 // NewPlanner builds a Planner.
 func NewPlanner(c PlannerConfig) (*Planner, error) {
-	if c.Targets == nil || c.Facts == nil || c.Lineage == nil || c.GitHub == nil {
-		return nil, errors.New("planner: targets queue, fact publisher, lineage and GitHub are required")
+	if c.Apply == nil || c.Lineage == nil || c.GitHub == nil {
+		return nil, errors.New("planner: applier, lineage and GitHub are required")
 	}
 	if c.CreateIssues && (c.Issues == nil || c.Outcomes == nil || c.Claims == nil) {
 		return nil, errors.New("planner: result issues need an issue creator, an outcome store and claims")
@@ -63,27 +64,43 @@ func NewPlanner(c PlannerConfig) (*Planner, error) {
 	return &Planner{c: c, rep: reporter{issues: c.Issues, outcomes: c.Outcomes, claims: c.Claims, now: c.Now}}, nil
 }
 
-// HandleRequest plans one message of the requests queue. It is idempotent:
-// handling the same message again re-enqueues the same work items (same
-// dedup ids, and the dispatcher's claims stop a second dispatch) and
-// re-publishes facts with the same ids (they count once).
+// HandleRequest plans one message of the requests queue and applies the
+// step's effects through the configured Applier (the AWS runtime; the
+// embedded runtime calls Plan and applies the effects with the ack). It
+// returns the step's error: nil (acknowledge), permanent (dead-letter) or
+// transient (retry); a failure to apply the effects is transient.
+func (p *Planner) HandleRequest(ctx context.Context, body []byte, d Delivery) error {
+	step := p.Plan(ctx, body, d)
+	if !step.Empty() {
+		if err := p.c.Apply.Apply(ctx, step.Effects); err != nil {
+			return fmt.Errorf("apply plan effects: %w", err)
+		}
+	}
+	return step.Err
+}
+
+// Plan plans one message of the requests queue and returns its effects:
+// the facts of the plan (request.accepted again, plan.created, one
+// target.denied per denial, one target.queued per authorised target), one
+// WorkItem per authorised target (dedup id WorkItem.Key) and, with result
+// issues on, the denials as outcomes. It is idempotent: the same message
+// planned again gives the same dedup ids and fact ids, so nothing counts or
+// dispatches twice.
 //
 // A body that cannot be decoded or a payload that is not a workflow_run
 // event gives a permanent error (IsPermanent): the queue dead-letters it at
 // once. Every other error is transient and the message should be retried.
 // When the source's dispatching.yml cannot be read (GitHub unavailable),
-// the request is retried, except on the final receive (d.Final()), where
+// the step fails (retry), except on the final receive (d.Final()), where
 // the plan is recorded with reason source_config_unreadable instead.
-func (p *Planner) HandleRequest(ctx context.Context, body []byte, d Delivery) error {
-	var req Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		return PermanentError("decode request", err)
-	}
-	if req.DeliveryID == "" {
-		return permanentf("decode request", "no delivery_id")
+func (p *Planner) Plan(ctx context.Context, body []byte, d Delivery) Step {
+	req, ev, err := p.decode(body)
+	if err != nil {
+		p.c.Logger.Error("request dropped: cannot be planned", "stage", "planner", "error", err)
+		return Step{Err: err}
 	}
 	log := p.c.Logger.With("correlation_id", req.DeliveryID, "stage", "planner")
-	err := p.handle(ctx, req, d, log)
+	step, err := p.plan(ctx, req, ev, d, log)
 	switch {
 	case err == nil:
 	case IsPermanent(err):
@@ -91,17 +108,42 @@ func (p *Planner) HandleRequest(ctx context.Context, body []byte, d Delivery) er
 	default:
 		log.Warn("planning failed; the request will be retried", "error", err)
 	}
-	return err
+	step.Err = err
+	return step
 }
 
-func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog.Logger) error {
-	ev, err := p.c.ParseEvent(req.Payload)
-	if err != nil {
-		return PermanentError("parse workflow_run payload", err)
+// decode reads a Request and its event: the decoded Run, or (messages
+// written by older versions) the trimmed payload parsed now.
+func (p *Planner) decode(body []byte) (Request, plan.Event, error) {
+	var req Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return req, plan.Event{}, PermanentError("decode request", err)
+	}
+	if req.DeliveryID == "" {
+		return req, plan.Event{}, permanentf("decode request", "no delivery_id")
+	}
+	var ev plan.Event
+	switch {
+	case req.Run != nil:
+		ev = *req.Run
+	case len(req.Payload) > 0:
+		var err error
+		if ev, err = p.c.ParseEvent(req.Payload); err != nil {
+			return req, ev, PermanentError("parse workflow_run payload", err)
+		}
+	default:
+		return req, ev, permanentf("decode request", "no run and no payload")
 	}
 	if ev.InstallationID <= 0 {
-		return permanentf("parse workflow_run payload", "no installation id")
+		return req, ev, permanentf("parse workflow_run payload", "no installation id")
 	}
+	if ev.Run.ID <= 0 || ev.Repository.Owner == "" || ev.Repository.Name == "" {
+		return req, ev, permanentf("parse workflow_run payload", "no run id or repository")
+	}
+	return req, ev, nil
+}
+
+func (p *Planner) plan(ctx context.Context, req Request, ev plan.Event, d Delivery, log *slog.Logger) (Step, error) {
 	repo := ev.Repository.FullName()
 	base := facts.Data{
 		DeliveryID:     req.DeliveryID,
@@ -110,21 +152,32 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 		SourceRunID:    ev.Run.ID,
 		RunAttempt:     ev.Run.RunAttempt,
 	}
-	at := req.ReceivedAt
-	if at.IsZero() {
-		at = p.c.Now()
-	}
-
 	stored, err := p.c.Lineage.ChainOf(ctx, repo, ev.Run.ID)
 	if err != nil {
-		return fmt.Errorf("read lineage of %s run %d: %w", repo, ev.Run.ID, err)
+		return Step{}, fmt.Errorf("read lineage of %s run %d: %w", repo, ev.Run.ID, err)
 	}
+	pl, err := p.build(ctx, ev, stored, d)
+	if err != nil {
+		return Step{}, err
+	}
+	var step Step
+	p.planFacts(&step, req, base, pl, log)
+	report := p.report(ctx, &step, req, ev, pl, log)
+	if err := p.workItems(&step, req, ev, pl, stored, report, log); err != nil {
+		return Step{}, err
+	}
+	return step, nil
+}
+
+// build reads the source's dispatching.yml and runs the engine.
+func (p *Planner) build(ctx context.Context, ev plan.Event, stored []plan.ChainLink, d Delivery) (plan.Plan, error) {
+	repo := ev.Repository.FullName()
 	lookup := p.c.GitHub.Configs(ev.InstallationID)
 	src := lookup.Lookup(ctx, repo)
 	if src.Status == plan.ConfigUnreadable && !d.Final() {
 		// Most likely GitHub is unavailable: retry rather than record a
 		// final "no plan" for the delivery.
-		return fmt.Errorf("read dispatching.yml of %s: %s", repo, src.Problem)
+		return plan.Plan{}, fmt.Errorf("read dispatching.yml of %s: %s", repo, src.Problem)
 	}
 	pl := p.c.Build(ctx, plan.Input{
 		Event:   ev,
@@ -136,31 +189,31 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 	if pl.Source.Repository == "" {
 		pl.Source = plan.SourceOf(ev)
 	}
-	chain := stored
-	if len(chain) == 0 {
-		chain = []plan.ChainLink{{Repository: repo, Workflow: base.SourceWorkflow}}
-	}
+	return pl, nil
+}
 
-	// Facts of the plan. request.accepted is re-published (same id as the
-	// one ingress published) so that a publish failure at ingress only
-	// delays it.
-	dispatches, denied := 0, 0
-	for _, t := range pl.Targets {
-		if t.Decision == plan.DecisionDispatch {
-			dispatches++
-		} else {
-			denied++
-		}
+// planFacts adds the facts of the plan: request.accepted again (same id as
+// the one ingress recorded, so a lost ingress fact is only late),
+// plan.created, and one target.denied per denial (each also logged with its
+// reason).
+func (p *Planner) planFacts(step *Step, req Request, base facts.Data, pl plan.Plan, log *slog.Logger) {
+	at := req.ReceivedAt
+	if at.IsZero() {
+		at = p.c.Now()
 	}
+	dispatches, denied := countDecisions(pl)
 	candidates := len(pl.Targets)
 	eligible := pl.Eligible
 	created := base
 	created.Eligible, created.Candidates, created.Allowed, created.Denied = &eligible, &candidates, &dispatches, &denied
 	created.Reason, created.Detail = pl.Reason, pl.Detail
-	evs := []facts.Event{
+	now := p.c.Now()
+	step.Facts = append(step.Facts,
 		facts.New(facts.TypeRequestAccepted, at, base),
-		facts.New(facts.TypePlanCreated, p.c.Now(), created),
-	}
+		facts.New(facts.TypePlanCreated, now, created))
+	log.Info("plan created", "source_repo", base.SourceRepo, "source_workflow", base.SourceWorkflow,
+		"run_id", base.SourceRunID, "eligible", pl.Eligible, "reason", pl.Reason,
+		"candidates", candidates, "allowed", dispatches, "denied", denied)
 	for _, t := range pl.Targets {
 		if t.Decision == plan.DecisionDispatch {
 			continue
@@ -168,48 +221,64 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 		d := base
 		d.TargetRepo, d.TargetWorkflow, d.Ref = t.Repository, t.Workflow, t.Ref
 		d.Reason, d.Detail = t.Reason, t.Detail
-		evs = append(evs, facts.New(facts.TypeTargetDenied, p.c.Now(), d))
+		step.Facts = append(step.Facts, facts.New(facts.TypeTargetDenied, now, d))
+		log.Info("target denied", "target_repo", t.Repository, "target_workflow", t.Workflow, "reason", t.Reason, "detail", t.Detail)
 	}
-	if err := p.c.Facts.Publish(ctx, evs...); err != nil {
-		return fmt.Errorf("publish plan facts: %w", err)
-	}
-	log.Info("plan created", "source_repo", repo, "source_workflow", base.SourceWorkflow,
-		"run_id", ev.Run.ID, "eligible", pl.Eligible, "reason", pl.Reason,
-		"candidates", candidates, "allowed", dispatches, "denied", denied)
+}
 
-	var report *Report
-	if p.c.CreateIssues && pl.Eligible && candidates > 0 {
-		info := IssueSource{
-			Repository:     repo,
+func countDecisions(pl plan.Plan) (dispatches, denied int) {
+	for _, t := range pl.Targets {
+		if t.Decision == plan.DecisionDispatch {
+			dispatches++
+		} else {
+			denied++
+		}
+	}
+	return dispatches, denied
+}
+
+// report handles result issues (CREATE_ISSUES): when every target was
+// denied the issue is written now; otherwise the denials become outcomes of
+// the step (stored with the work items, so the dispatcher that stores the
+// last outcome sees them all) and the returned Report goes on each work
+// item. It returns nil when no issue is wanted.
+func (p *Planner) report(ctx context.Context, step *Step, req Request, ev plan.Event, pl plan.Plan, log *slog.Logger) *Report {
+	dispatches, _ := countDecisions(pl)
+	if !p.c.CreateIssues || !pl.Eligible || len(pl.Targets) == 0 {
+		return nil
+	}
+	if dispatches == 0 {
+		outs := make([]Outcome, 0, len(pl.Targets))
+		for i, t := range pl.Targets {
+			outs = append(outs, deniedOutcome(i, t))
+		}
+		p.rep.createIssue(ctx, IssueSource{
+			Repository:     ev.Repository.FullName(),
 			InstallationID: ev.InstallationID,
 			DeliveryID:     req.DeliveryID,
-			Workflow:       base.SourceWorkflow,
+			Workflow:       dispatching.WorkflowBase(ev.Run.Path),
 			WorkflowPath:   ev.Run.Path,
 			RunID:          ev.Run.ID,
 			RunURL:         ev.Run.HTMLURL,
-		}
-		if dispatches == 0 {
-			// Every target was denied: every outcome is known now.
-			var outs []Outcome
-			for i, t := range pl.Targets {
-				outs = append(outs, deniedOutcome(i, t))
-			}
-			p.rep.createIssue(ctx, info, outs, log)
-		} else {
-			// Store the denials before any work item exists, so that the
-			// dispatcher that stores the last outcome sees them all.
-			for i, t := range pl.Targets {
-				if t.Decision == plan.DecisionDispatch {
-					continue
-				}
-				if _, err := p.c.Outcomes.Put(ctx, req.DeliveryID, deniedOutcome(i, t)); err != nil {
-					return fmt.Errorf("store outcome of %s %s: %w", t.Repository, t.Workflow, err)
-				}
-			}
-			report = &Report{Targets: candidates, WorkflowPath: ev.Run.Path, RunURL: ev.Run.HTMLURL}
+		}, outs, log)
+		return nil
+	}
+	for i, t := range pl.Targets {
+		if t.Decision != plan.DecisionDispatch {
+			step.Outcomes = append(step.Outcomes, DeliveryOutcome{DeliveryID: req.DeliveryID, Outcome: deniedOutcome(i, t)})
 		}
 	}
+	return &Report{Targets: len(pl.Targets), WorkflowPath: ev.Run.Path, RunURL: ev.Run.HTMLURL}
+}
 
+// workItems adds one WorkItem (dedup id = its key) and one target.queued
+// fact per authorised target.
+func (p *Planner) workItems(step *Step, req Request, ev plan.Event, pl plan.Plan, stored []plan.ChainLink, report *Report, log *slog.Logger) error {
+	chain := stored
+	if len(chain) == 0 {
+		chain = []plan.ChainLink{{Repository: ev.Repository.FullName(), Workflow: dispatching.WorkflowBase(ev.Run.Path)}}
+	}
+	now := p.c.Now()
 	for i, t := range pl.Targets {
 		if t.Decision != plan.DecisionDispatch {
 			continue
@@ -232,13 +301,8 @@ func (p *Planner) handle(ctx context.Context, req Request, d Delivery, log *slog
 			return fmt.Errorf("encode work item: %w", err)
 		}
 		key := item.Key()
-		if err := p.c.Targets.Enqueue(ctx, key, msg); err != nil {
-			return fmt.Errorf("enqueue %s %s: %w", t.Repository, t.Workflow, err)
-		}
-		d := item.sourceData()
-		if err := p.c.Facts.Publish(ctx, facts.New(facts.TypeTargetQueued, p.c.Now(), d)); err != nil {
-			return fmt.Errorf("publish target queued fact: %w", err)
-		}
+		step.Enqueue = append(step.Enqueue, Outgoing{Queue: QueueTargets, DedupID: key, Body: msg})
+		step.Facts = append(step.Facts, facts.New(facts.TypeTargetQueued, now, item.sourceData()))
 		log.Info("target queued", "target_repo", t.Repository, "target_workflow", t.Workflow, "ref", t.Ref, "key", key)
 	}
 	return nil

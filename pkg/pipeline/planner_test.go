@@ -159,10 +159,12 @@ func TestPlannerTransientErrorsThenRetry(t *testing.T) {
 		"publish plan facts": func(w *world) {
 			w.facts.Err = func([]facts.Event) error { return pipelinetest.ErrInjected }
 		},
-		"publish queued fact": func(w *world) {
+		"publish facts with queued": func(w *world) {
 			w.facts.Err = func(evs []facts.Event) error {
-				if evs[0].Type == facts.TypeTargetQueued {
-					return pipelinetest.ErrInjected
+				for _, e := range evs {
+					if e.Type == facts.TypeTargetQueued {
+						return pipelinetest.ErrInjected
+					}
 				}
 				return nil
 			}
@@ -220,7 +222,7 @@ func TestPlannerPassesLineageToTheEngine(t *testing.T) {
 	}
 	var got plan.Input
 	p, err := pipeline.NewPlanner(pipeline.PlannerConfig{
-		Targets: w.targets, Facts: w.facts, Lineage: w.lineage, GitHub: w.gh, Logger: w.logger,
+		Apply: w.apply, Lineage: w.lineage, GitHub: w.gh, Logger: w.logger,
 		Build: func(ctx context.Context, in plan.Input) plan.Plan {
 			got = in
 			return plan.Plan{Eligible: true, Targets: []plan.Target{{Repository: "acme/z", Workflow: "z.yml", Ref: "main", Decision: plan.DecisionDispatch, Reason: plan.ReasonAuthorized}}}
@@ -309,7 +311,7 @@ func TestNewPlannerRequiresPorts(t *testing.T) {
 		t.Fatal("no error without ports")
 	}
 	_, err := pipeline.NewPlanner(pipeline.PlannerConfig{
-		Targets: &pipelinetest.Queue{}, Facts: &pipelinetest.Facts{}, Lineage: &pipelinetest.Lineage{}, GitHub: &pipelinetest.GitHub{},
+		Apply: pipeline.PortApplier{}, Lineage: &pipelinetest.Lineage{}, GitHub: &pipelinetest.GitHub{},
 		CreateIssues: true,
 	})
 	if err == nil {

@@ -2,58 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
 )
-
-// Request is the message on the requests queue (ingress → planner).
-type Request struct {
-	DeliveryID string          `json:"delivery_id"`
-	Event      string          `json:"event"`
-	ReceivedAt time.Time       `json:"received_at"`
-	Payload    json.RawMessage `json:"payload"`
-}
-
-// WorkItem is the message on the targets queue (planner → dispatcher): one
-// authorised target, with its resolved ref and inputs.
-type WorkItem struct {
-	DeliveryID     string      `json:"delivery_id"`
-	InstallationID int64       `json:"installation_id"`
-	ReceivedAt     time.Time   `json:"received_at"`
-	Source         plan.Source `json:"source"`
-	Target         plan.Target `json:"target"`
-	// Chain is the lineage of the source run including the source itself
-	// (oldest first); the run this item dispatches gets Chain + Target.
-	Chain []plan.ChainLink `json:"chain,omitempty"`
-	// Report is set when the delivery wants a result issue (CREATE_ISSUES)
-	// and carries what the dispatcher needs to write it; nil otherwise.
-	Report *Report `json:"report,omitempty"`
-}
-
-// Report is the part of a WorkItem that lets the dispatcher that records
-// the last outcome of a delivery write the result issue.
-type Report struct {
-	// Targets is the number of candidate targets in the plan (authorised
-	// and denied); the issue is written once that many outcomes are stored.
-	Targets int `json:"targets"`
-	// Index is the position of this item's target in the plan.
-	Index int `json:"index"`
-	// WorkflowPath is workflow_run.path of the source run.
-	WorkflowPath string `json:"workflow_path,omitempty"`
-	// RunURL is workflow_run.html_url of the source run.
-	RunURL string `json:"run_url,omitempty"`
-}
-
-// Key is the idempotency key of the dispatch: source repository, run id,
-// run attempt, target repository and target workflow (lower-cased where
-// GitHub is case-insensitive).
-func (w WorkItem) Key() string {
-	return idempotencyKey(w.Source.Repository, w.Source.RunID, w.Source.RunAttempt, w.Target.Repository, w.Target.Workflow)
-}
 
 // Enqueuer puts messages on one queue. dedupID is a deterministic id of the
 // message (the delivery id on the requests queue, the work item key on the
@@ -209,16 +163,6 @@ type Outcomes interface {
 type IssueCreator interface {
 	CreateIssue(ctx context.Context, installationID int64, repository, title, body string) error
 }
-
-// Delivery tells a handler which receive of its message this is.
-type Delivery struct {
-	ReceiveCount int // 1 on the first receive
-	MaxReceives  int // the queue dead-letters after this many; 0 = unknown
-}
-
-// Final reports whether this is the last receive before the message is
-// dead-lettered (never true when MaxReceives is unknown).
-func (d Delivery) Final() bool { return d.MaxReceives > 0 && d.ReceiveCount >= d.MaxReceives }
 
 // IsPermanent reports whether err says that retrying the same request
 // cannot succeed (an adapter error with a Permanent() bool method that

@@ -50,17 +50,17 @@ const (
 // Event is the part of a workflow_run webhook payload the engine reads.
 // ParseEvent builds it from the JSON GitHub sends.
 type Event struct {
-	Action         string
-	InstallationID int64
-	Repository     Repository
-	Run            Run
+	Action         string     `json:"action,omitempty"`
+	InstallationID int64      `json:"installation_id"`
+	Repository     Repository `json:"repository"`
+	Run            Run        `json:"run"`
 }
 
 // Repository is the source repository of the event.
 type Repository struct {
-	Owner         string // repository.owner.login, case as sent
-	Name          string // repository.name
-	DefaultBranch string // repository.default_branch ("" when absent)
+	Owner         string `json:"owner"`                    // repository.owner.login, case as sent
+	Name          string `json:"name"`                     // repository.name
+	DefaultBranch string `json:"default_branch,omitempty"` // repository.default_branch ("" when absent)
 }
 
 // FullName is "owner/name", case as sent.
@@ -68,19 +68,19 @@ func (r Repository) FullName() string { return r.Owner + "/" + r.Name }
 
 // Run is the completed workflow run.
 type Run struct {
-	ID         int64
-	RunAttempt int
-	Name       string // display name; never used for matching
-	Path       string // workflow file path, e.g. ".github/workflows/ci.yml"
+	ID         int64  `json:"id"`
+	RunAttempt int    `json:"run_attempt"`
+	Name       string `json:"name,omitempty"` // display name; never used for matching
+	Path       string `json:"path"`           // workflow file path, e.g. ".github/workflows/ci.yml"
 	// HeadBranch is nil when the payload had null or no head_branch; an
 	// empty string is kept as is (it is used as the ref, like the original).
-	HeadBranch *string
-	HeadSHA    string
-	HTMLURL    string
-	Conclusion string // "" when null
+	HeadBranch *string `json:"head_branch"`
+	HeadSHA    string  `json:"head_sha,omitempty"`
+	HTMLURL    string  `json:"html_url,omitempty"`
+	Conclusion string  `json:"conclusion,omitempty"` // "" when null
 	// HeadRepositoryFullName is workflow_run.head_repository.full_name, ""
 	// when absent.
-	HeadRepositoryFullName string
+	HeadRepositoryFullName string `json:"head_repository_full_name,omitempty"`
 }
 
 // Policy is the operator's guardrails (from the environment; see

@@ -22,7 +22,6 @@ import (
 // Compile-time checks.
 var (
 	_ pipeline.Enqueuer      = (*Queue)(nil)
-	_ pipeline.Consumer      = (*Queue)(nil)
 	_ pipeline.ReplayGuard   = (*ReplayGuard)(nil)
 	_ pipeline.FactPublisher = (*Facts)(nil)
 	_ pipeline.Claims        = (*Claims)(nil)

@@ -1,0 +1,212 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// DefaultMaxBatch is the largest number of write jobs one group commit
+// holds (Options.MaxBatch).
+const DefaultMaxBatch = 256
+
+// ErrClosed is returned by a write submitted after Close.
+var ErrClosed = errors.New("store is closed")
+
+// writeJob is one caller's transaction body in a group commit.
+type writeJob struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// writer owns the store's one write connection. Callers submit jobs; the
+// writer runs every job waiting at that moment (up to maxBatch) in one
+// transaction, each inside its own savepoint, and commits once: a job that
+// fails is rolled back to its savepoint without touching the others, and
+// when the commit fails every job of the batch fails with it. A caller is
+// released only after the commit that holds its job (durable with
+// synchronous=FULL). Batches form by themselves: while one commit waits
+// for the disk, the next jobs queue up behind it.
+type writer struct {
+	db       *sql.DB
+	jobs     chan *writeJob
+	maxBatch int
+	// hook, set by tests, runs after each job of a batch ran (before the
+	// commit); an error fails the commit of the whole batch.
+	hook func(batch int) error
+
+	mu     sync.RWMutex
+	closed bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newWriter(db *sql.DB, maxBatch int) *writer {
+	w := &writer{db: db, jobs: make(chan *writeJob, maxBatch), maxBatch: maxBatch, stop: make(chan struct{})}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+// do runs fn in a group-committed transaction and returns its error, or
+// the commit's. A job whose context ended before its batch started is not
+// run (ctx.Err()). Once a job is in a batch the caller waits for the
+// commit, whatever its context says, so that an error always means "not
+// committed" and nil always means "durable".
+func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	j := &writeJob{ctx: ctx, fn: fn, done: make(chan struct{})}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.jobs <- j:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	<-j.done
+	return j.err
+}
+
+func (w *writer) loop() {
+	defer w.wg.Done()
+	batch := make([]*writeJob, 0, w.maxBatch)
+	for {
+		var first *writeJob
+		select {
+		case first = <-w.jobs:
+		case <-w.stop:
+			// Close stopped new submissions; run what is already queued.
+			for {
+				select {
+				case j := <-w.jobs:
+					w.commit([]*writeJob{j})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < w.maxBatch {
+			select {
+			case j := <-w.jobs:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit runs one batch in one transaction.
+func (w *writer) commit(batch []*writeJob) {
+	defer func() {
+		for _, j := range batch {
+			close(j.done)
+		}
+	}()
+	run := batch[:0:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			continue
+		}
+		run = append(run, j)
+	}
+	if len(run) == 0 {
+		return
+	}
+	ctx := context.Background()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		for _, j := range run {
+			j.err = fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	single := len(run) == 1
+	ok := 0
+	for _, j := range run {
+		jctx := context.WithoutCancel(j.ctx)
+		if single {
+			j.err = runJob(jctx, tx, j.fn)
+		} else {
+			j.err = runSavepoint(jctx, tx, j.fn)
+		}
+		if j.err == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
+		_ = tx.Rollback()
+		return
+	}
+	if w.hook != nil {
+		if err := w.hook(len(run)); err != nil {
+			_ = tx.Rollback()
+			failAll(run, fmt.Errorf("commit: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		failAll(run, fmt.Errorf("commit: %w", err))
+	}
+}
+
+func failAll(run []*writeJob, err error) {
+	for _, j := range run {
+		if j.err == nil {
+			j.err = err
+		}
+	}
+}
+
+// runJob runs fn, turning a panic into an error.
+func runJob(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write panicked: %v", r)
+		}
+	}()
+	return fn(ctx, tx)
+}
+
+// runSavepoint runs fn inside a savepoint, rolling back to it when fn
+// fails.
+func runSavepoint(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := runJob(ctx, tx, fn)
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, "RELEASE job"); rerr != nil {
+		return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+	}
+	return err
+}
+
+// close stops accepting jobs, runs the queued ones and waits for the loop.
+func (w *writer) close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.stop)
+	w.wg.Wait()
+}
