@@ -26,8 +26,8 @@ const (
 const (
 	DefaultCleanupInterval     = 10 * time.Minute
 	DefaultShutdownTimeout     = 15 * time.Second
-	DefaultPlannerConcurrency  = 2
-	DefaultDispatchConcurrency = 4
+	DefaultPlannerConcurrency  = 16
+	DefaultDispatchConcurrency = 16
 )
 
 // HTTPTimeouts are the webhook server's timeouts (http.Server's fields of
@@ -245,6 +245,7 @@ func NewLocal(ctx context.Context, s *settings.Settings, info BuildInfo, logger 
 	so.MaxReceives = s.QueueMaxReceives
 	so.ReplayWindow = s.ReplayWindow
 	so.Create = true
+	so.BackgroundCheckpoint = true
 	store, err := local.Open(ctx, s.DBPath, so)
 	if err != nil {
 		return nil, err
@@ -326,6 +327,11 @@ func (l *Local) Run(ctx context.Context, ln net.Listener) error {
 	worker(TargetsQueue, l.opts.dispatchConc, func(ctx context.Context, m pipeline.Message) pipeline.Step {
 		return l.Stages.Dispatcher.Dispatch(ctx, m.Body, m.Delivery())
 	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.Store.RunCheckpointer(runCtx, time.Second, func(err error) { l.log.Warn("WAL checkpoint failed; retrying", "error", err) })
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

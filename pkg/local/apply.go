@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -36,7 +35,7 @@ func (s *Store) ApplyStep(ctx context.Context, e pipeline.Effects, settle *Settl
 	}
 	now := s.now()
 	var stale error
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		stale = nil
 		return s.applyTx(ctx, tx, e, settle, now, &stale)
 	})
@@ -58,7 +57,7 @@ func (s *Store) ApplyStep(ctx context.Context, e pipeline.Effects, settle *Settl
 	return stale
 }
 
-func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, e pipeline.Effects, settle *Settle, now time.Time, stale *error) error {
+func (s *Store) applyTx(ctx context.Context, tx *wtx, e pipeline.Effects, settle *Settle, now time.Time, stale *error) error {
 	if e.Replay != "" {
 		res, err := tx.ExecContext(ctx, `INSERT INTO replay_guard(id, seen_at) VALUES (?1, ?2)
 ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at WHERE replay_guard.seen_at < ?3`,

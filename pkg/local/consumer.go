@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -19,7 +18,7 @@ var _ pipeline.Outcomes = (*Store)(nil)
 func (s *Store) Put(ctx context.Context, deliveryID string, o pipeline.Outcome) ([]pipeline.Outcome, error) {
 	now := s.now()
 	var out []pipeline.Outcome
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := s.putOutcomeTx(ctx, tx, deliveryID, o, now); err != nil {
 			return err
 		}
@@ -48,7 +47,7 @@ func (s *Store) Put(ctx context.Context, deliveryID string, o pipeline.Outcome) 
 	return out, nil
 }
 
-func (s *Store) putOutcomeTx(ctx context.Context, tx *sql.Tx, deliveryID string, o pipeline.Outcome, now time.Time) error {
+func (s *Store) putOutcomeTx(ctx context.Context, tx *wtx, deliveryID string, o pipeline.Outcome, now time.Time) error {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return err

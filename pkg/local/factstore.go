@@ -38,7 +38,7 @@ func (s *Store) Publish(ctx context.Context, events ...facts.Event) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 	recorded := s.now()
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return appendFacts(ctx, tx, events, recorded)
 	})
 	if err != nil {
@@ -59,7 +59,7 @@ func checkFacts(events []facts.Event) error {
 
 // appendFacts inserts facts into the event log (one insert each; an id
 // already stored is skipped). The folder applies them to the projections.
-func appendFacts(ctx context.Context, tx *sql.Tx, events []facts.Event, recorded time.Time) error {
+func appendFacts(ctx context.Context, tx *wtx, events []facts.Event, recorded time.Time) error {
 	for _, e := range events {
 		e.Time = e.Time.UTC()
 		body, err := json.Marshal(e)
@@ -141,7 +141,7 @@ func (s *Store) FoldLag(ctx context.Context) (FoldLag, error) {
 // foldBatch folds up to limit pending facts in one transaction.
 func (s *Store) foldBatch(ctx context.Context, limit int) (int, error) {
 	n := 0
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		n, err = foldTx(ctx, tx, limit)
 		return err
@@ -155,7 +155,7 @@ func (s *Store) foldBatch(ctx context.Context, limit int) (int, error) {
 // foldTx applies the next limit facts after the fold cursor: it loads the
 // projection rows they touch into a facts.State, applies the reducer to
 // each fact in sequence order, writes the rows back and moves the cursor.
-func foldTx(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
+func foldTx(ctx context.Context, tx *wtx, limit int) (int, error) {
 	var cursor int64
 	if err := tx.QueryRowContext(ctx, "SELECT seq FROM fold_state WHERE id = 1").Scan(&cursor); err != nil {
 		return 0, fmt.Errorf("read fold cursor: %w", err)
@@ -211,7 +211,7 @@ func foldTx(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
 // folder holds the projection rows of one fold batch in a facts.State,
 // loading each row from the table the first time a fact touches it.
 type folder struct {
-	tx       *sql.Tx
+	tx       *wtx
 	st       *facts.State
 	loaded   map[string]bool // kind|key of rows loaded (or found absent)
 	failures []facts.Failure
@@ -343,7 +343,7 @@ func loadInto[K comparable, V any](ctx context.Context, q queryer, kind, key str
 	return err
 }
 
-func putRow(ctx context.Context, tx *sql.Tx, kind, key string, sort int64, v any) error {
+func putRow(ctx context.Context, tx *wtx, kind, key string, sort int64, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s %q: %w", kind, key, err)

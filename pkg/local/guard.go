@@ -46,7 +46,7 @@ func (g *ReplayGuard) Seen(ctx context.Context, id string) (bool, error) {
 // Ids whose window has passed are deleted by Cleanup.
 func (g *ReplayGuard) Record(ctx context.Context, id string) error {
 	now := g.s.now()
-	err := g.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := g.s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO replay_guard(id, seen_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at",
 			id, ns(now))
 		return err
@@ -69,7 +69,7 @@ const (
 func (s *Store) Claim(ctx context.Context, key string, now time.Time) (pipeline.Claim, error) {
 	now = now.UTC()
 	var c pipeline.Claim
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM claims WHERE key = ? AND expires_at <= ?", key, ns(now)); err != nil {
 			return err
 		}
@@ -115,7 +115,7 @@ func (s *Store) Claim(ctx context.Context, key string, now time.Time) (pipeline.
 // exactly one gets true. The first claim time is kept.
 func (s *Store) TakeOver(ctx context.Context, key string, leasedAt, now time.Time) (bool, error) {
 	var took bool
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE claims SET leased_at = ?1 WHERE key = ?2 AND state = ?3 AND COALESCE(leased_at, claimed_at) = ?4",
 			ns(now.UTC()), key, claimInProgress, ns(leasedAt.UTC()))
 		if err != nil {
@@ -135,7 +135,7 @@ func (s *Store) TakeOver(ctx context.Context, key string, leasedAt, now time.Tim
 // expired meanwhile); the record then lives Options.ClaimTTL from now.
 func (s *Store) Complete(ctx context.Context, key string, result pipeline.DispatchResult) error {
 	now := s.now()
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return s.completeTx(ctx, tx, key, result, now)
 	})
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *Store) Complete(ctx context.Context, key string, result pipeline.Dispat
 	return nil
 }
 
-func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, key string, result pipeline.DispatchResult, now time.Time) error {
+func (s *Store) completeTx(ctx context.Context, tx *wtx, key string, result pipeline.DispatchResult, now time.Time) error {
 	b, err := json.Marshal(result)
 	if err != nil {
 		return err
@@ -162,7 +162,7 @@ ON CONFLICT(key) DO UPDATE SET state = ?2, completed_at = ?3, result = ?4, expir
 // released (that would allow a second dispatch).
 func (s *Store) Release(ctx context.Context, key string, leasedAt time.Time) (bool, error) {
 	var released bool
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		released, err = releaseTx(ctx, tx, key, leasedAt)
 		return err
@@ -173,7 +173,7 @@ func (s *Store) Release(ctx context.Context, key string, leasedAt time.Time) (bo
 	return released, nil
 }
 
-func releaseTx(ctx context.Context, tx *sql.Tx, key string, leasedAt time.Time) (bool, error) {
+func releaseTx(ctx context.Context, tx *wtx, key string, leasedAt time.Time) (bool, error) {
 	res, err := tx.ExecContext(ctx, "DELETE FROM claims WHERE key = ?1 AND state = ?2 AND COALESCE(leased_at, claimed_at) = ?3",
 		key, claimInProgress, ns(leasedAt.UTC()))
 	if err != nil {
@@ -187,7 +187,7 @@ func releaseTx(ctx context.Context, tx *sql.Tx, key string, leasedAt time.Time) 
 // compared case-insensitively) for Options.LineageTTL.
 func (s *Store) RecordRun(ctx context.Context, repository string, runID int64, chain []plan.ChainLink) error {
 	now := s.now()
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return s.recordRunTx(ctx, tx, repository, runID, chain, now)
 	})
 	if err != nil {
@@ -196,7 +196,7 @@ func (s *Store) RecordRun(ctx context.Context, repository string, runID int64, c
 	return nil
 }
 
-func (s *Store) recordRunTx(ctx context.Context, tx *sql.Tx, repository string, runID int64, chain []plan.ChainLink, now time.Time) error {
+func (s *Store) recordRunTx(ctx context.Context, tx *wtx, repository string, runID int64, chain []plan.ChainLink, now time.Time) error {
 	b, err := json.Marshal(chain)
 	if err != nil {
 		return err

@@ -111,6 +111,12 @@ CREATE TABLE fold_state (
 );
 INSERT INTO fold_state(id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM events;
 `},
+	{"dead-letter filter indexes cover dead letters only", `
+DROP INDEX queue_messages_delivery;
+DROP INDEX queue_messages_target;
+CREATE INDEX queue_messages_dlq_delivery ON queue_messages(queue, delivery_id) WHERE dead_lettered_at IS NOT NULL;
+CREATE INDEX queue_messages_dlq_target ON queue_messages(queue, target_repo, target_workflow) WHERE dead_lettered_at IS NOT NULL;
+`},
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -141,7 +141,7 @@ func (q *Queue) Enqueue(ctx context.Context, dedupID string, body []byte) error 
 // dropped as a duplicate. Consumers of q in this process are woken at once.
 func (q *Queue) Send(ctx context.Context, m NewMessage) (id int64, duplicate bool, err error) {
 	now := q.s.now()
-	err = q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = q.s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		id, duplicate, err = q.s.enqueueTx(ctx, tx, q.name, m, now)
 		return err
@@ -158,7 +158,7 @@ func (q *Queue) Send(ctx context.Context, m NewMessage) (id int64, duplicate boo
 // enqueueTx inserts m on queue inside tx. A dedup id seen on the queue less
 // than the dedup window ago drops the message (duplicate); an older one is
 // refreshed and the message enqueued.
-func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, queue string, m NewMessage, now time.Time) (id int64, duplicate bool, err error) {
+func (s *Store) enqueueTx(ctx context.Context, tx *wtx, queue string, m NewMessage, now time.Time) (id int64, duplicate bool, err error) {
 	d, r, w := m.DeliveryID, m.TargetRepo, m.TargetWorkflow
 	if d == "" || (r == "" && w == "") {
 		ad, ar, aw := attributes(m.Body)
@@ -206,18 +206,8 @@ func (q *Queue) Receive(ctx context.Context, max int, visibility time.Duration) 
 	}
 	now := q.s.now()
 	var out []Message
-	err := q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := q.s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
-		if !q.IsDLQ() {
-			// Only the candidates of this receive are looked at, so a long
-			// backlog costs nothing here.
-			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET queue = ?1, source_queue = queue, dead_lettered_at = ?2, visible_at = ?2,
-	last_error = CASE WHEN last_error = '' THEN 'not acknowledged within the visibility timeout after ' || receive_count || ' receives' ELSE last_error END
-WHERE id IN (SELECT id FROM queue_messages WHERE queue = ?3 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?4) AND receive_count >= ?5`,
-				q.name+DLQSuffix, ns(now), q.name, max, q.s.opts.MaxReceives); err != nil {
-				return fmt.Errorf("dead-letter: %w", err)
-			}
-		}
 		rows, err := tx.QueryContext(ctx, `UPDATE queue_messages SET receive_count = receive_count + 1, receipt = receipt + 1,
 	visible_at = ?, last_received_at = ?
 WHERE id IN (SELECT id FROM queue_messages WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, id LIMIT ?)
@@ -225,15 +215,34 @@ RETURNING `+msgColumns, ns(now.Add(visibility)), ns(now), q.name, ns(now), max)
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}
-		defer rows.Close()
+		var over []int64
 		for rows.Next() {
 			m, err := scanMessage(rows)
 			if err != nil {
+				rows.Close()
 				return fmt.Errorf("claim: %w", err)
+			}
+			if !q.IsDLQ() && m.ReceiveCount > q.s.opts.MaxReceives {
+				over = append(over, m.ID)
+				continue
 			}
 			out = append(out, m)
 		}
-		return rows.Err()
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		// A message received MaxReceives times already goes to the
+		// dead-letter queue instead (rare: only handlers that crashed the
+		// process leave such messages behind).
+		for _, id := range over {
+			if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET queue = ?1, source_queue = queue, dead_lettered_at = ?2, visible_at = ?2,
+	receive_count = receive_count - 1,
+	last_error = CASE WHEN last_error = '' THEN 'not acknowledged within the visibility timeout after ' || (receive_count - 1) || ' receives' ELSE last_error END
+WHERE id = ?3`, q.name+DLQSuffix, ns(now), id); err != nil {
+				return fmt.Errorf("dead-letter: %w", err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("receive from %s: %w", q.name, err)
@@ -287,7 +296,7 @@ type Settle struct {
 
 // settleTx settles a received message inside tx; ErrStaleReceipt when the
 // receipt is not the message's latest.
-func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, st Settle, now time.Time) error {
+func (s *Store) settleTx(ctx context.Context, tx *wtx, st Settle, now time.Time) error {
 	id, token, err := parseReceipt(st.Receipt)
 	if err != nil {
 		return err
@@ -321,7 +330,7 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, st Settle, now time.Ti
 // byReceipt settles one message in its own transaction.
 func (q *Queue) byReceipt(ctx context.Context, op string, st Settle) error {
 	st.Queue = q.name
-	err := q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := q.s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return q.s.settleTx(ctx, tx, st, q.s.now())
 	})
 	if err != nil {
@@ -399,7 +408,7 @@ func (f Filter) where() (string, []any) {
 // dead letter first, without changing them.
 func (q *Queue) ListDLQ(ctx context.Context, f Filter) ([]Message, error) {
 	w, args := f.where()
-	query := "SELECT " + msgColumns + " FROM queue_messages WHERE queue = ?" + w + " ORDER BY dead_lettered_at, id"
+	query := "SELECT " + msgColumns + " FROM queue_messages WHERE queue = ? AND dead_lettered_at IS NOT NULL" + w + " ORDER BY dead_lettered_at, id"
 	if f.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(f.Limit)
 	}
@@ -440,13 +449,13 @@ func (q *Queue) InspectDLQ(ctx context.Context, id int64) (Message, error) {
 // returns them as they are after the move. It is one transaction.
 func (q *Queue) Redrive(ctx context.Context, f Filter) ([]Message, error) {
 	w, args := f.where()
-	sel := "SELECT id FROM queue_messages WHERE queue = ?" + w + " ORDER BY dead_lettered_at, id"
+	sel := "SELECT id FROM queue_messages WHERE queue = ? AND dead_lettered_at IS NOT NULL" + w + " ORDER BY dead_lettered_at, id"
 	if f.Limit > 0 {
 		sel += " LIMIT " + strconv.Itoa(f.Limit)
 	}
 	now := q.s.now()
 	var out []Message
-	err := q.s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := q.s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE queue_messages SET queue = ?, source_queue = '', receive_count = 0, visible_at = ?,
 	dead_lettered_at = NULL, last_received_at = NULL, redrive_count = redrive_count + 1
 WHERE id IN (`+sel+`) RETURNING `+msgColumns, append([]any{q.name, ns(now), q.name + DLQSuffix}, args...)...)

@@ -102,6 +102,11 @@ type Options struct {
 	MaxBatch int
 	// ReadConns is the size of the read connection pool (4 when 0).
 	ReadConns int
+	// BackgroundCheckpoint moves WAL checkpoints off the commit path: the
+	// writer never checkpoints, and RunCheckpointer must run (serve does).
+	// Without it SQLite checkpoints inside the commit that crosses 1000
+	// pages of WAL, which stalls every caller of that group commit.
+	BackgroundCheckpoint bool
 }
 
 func (o Options) withDefaults() Options {
@@ -145,6 +150,7 @@ func (o Options) withDefaults() Options {
 type Store struct {
 	db   *sql.DB // read-only pool
 	wdb  *sql.DB // the one write connection, owned by w
+	ckdb *sql.DB // the checkpointer's connection (BackgroundCheckpoint)
 	w    *writer
 	path string
 	opts Options
@@ -175,6 +181,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := checkFile(ctx, path, opts.Create); err != nil {
 		return nil, err
 	}
+	var writerPragmas []string
+	if opts.BackgroundCheckpoint {
+		writerPragmas = append(writerPragmas, "wal_autocheckpoint(0)")
+	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
@@ -187,7 +197,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("_txlock", "immediate")
 		return path + "?" + q.Encode()
 	}
-	wdb, err := sql.Open("sqlite", dsn())
+	wdb, err := sql.Open("sqlite", dsn(writerPragmas...))
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", path, err)
 	}
@@ -216,6 +226,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	db.SetMaxOpenConns(opts.ReadConns)
 	db.SetMaxIdleConns(opts.ReadConns)
 	s.db = db
+	if opts.BackgroundCheckpoint {
+		if s.ckdb, err = sql.Open("sqlite", dsn()); err != nil {
+			db.Close()
+			wdb.Close()
+			return nil, fmt.Errorf("open store %q: %w", path, err)
+		}
+		s.ckdb.SetMaxOpenConns(1)
+	}
 	s.w = newWriter(wdb, opts.MaxBatch)
 	return s, nil
 }
@@ -288,7 +306,13 @@ func checkFile(ctx context.Context, path string, create bool) error {
 // visible again after their visibility timeout, in this or a later process.
 func (s *Store) Close() error {
 	s.w.close()
-	err := errors.Join(s.db.Close(), s.wdb.Close())
+	var ckErr error
+	if s.ckdb != nil {
+		// Leave a small WAL behind: checkpoint everything now.
+		_, _ = s.ckdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		ckErr = s.ckdb.Close()
+	}
+	err := errors.Join(s.db.Close(), s.wdb.Close(), ckErr)
 	if err != nil {
 		return fmt.Errorf("close store %q: %w", s.path, err)
 	}
@@ -318,8 +342,29 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 // write-locked transaction shared with concurrent callers; fn runs in its
 // own savepoint) and returns when that commit is durable. fn must use the
 // context it is given.
-func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
 	return s.w.do(ctx, fn)
+}
+
+// RunCheckpointer copies the WAL into the database file every interval
+// (a PASSIVE checkpoint, which never blocks the writer or readers) until
+// ctx is done; with Options.BackgroundCheckpoint the writer relies on it.
+func (s *Store) RunCheckpointer(ctx context.Context, interval time.Duration, logf func(error)) {
+	if s.ckdb == nil {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.ckdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil && logf != nil {
+			logf(fmt.Errorf("checkpoint: %w", err))
+		}
+	}
 }
 
 // wakeChan returns the channel signalled after a commit that enqueued on
@@ -376,7 +421,7 @@ type CleanupStats struct {
 func (s *Store) Cleanup(ctx context.Context) (CleanupStats, error) {
 	now := s.now()
 	var st CleanupStats
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		del := func(n *int64, q string, args ...any) error {
 			r, err := tx.ExecContext(ctx, q, args...)
 			if err != nil {

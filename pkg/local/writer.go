@@ -15,10 +15,65 @@ const DefaultMaxBatch = 256
 // ErrClosed is returned by a write submitted after Close.
 var ErrClosed = errors.New("store is closed")
 
+// wtx is the transaction a write job runs in. Its Exec, Query and QueryRow
+// use statements prepared once on the write connection and reused by every
+// later job (modernc.org/sqlite parses a statement on each prepare, which
+// costs more than running most of ours).
+type wtx struct {
+	*sql.Tx
+	w *writer
+}
+
+// stmt returns query prepared for this transaction: the cached statement
+// when there is one; otherwise a statement prepared on the transaction (the
+// connection is busy with it), and the writer prepares the cached one after
+// the commit.
+func (t *wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	t.w.stmtMu.Lock()
+	st, ok := t.w.stmts[query]
+	if !ok {
+		t.w.toPrepare[query] = true
+	}
+	t.w.stmtMu.Unlock()
+	if !ok {
+		return t.Tx.PrepareContext(ctx, query)
+	}
+	return t.Tx.StmtContext(ctx, st), nil
+}
+
+// ExecContext runs query with a cached prepared statement.
+func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs query with a cached prepared statement.
+func (t *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs query with a cached prepared statement.
+func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		// A Row carrying the error: run the query unprepared, which fails
+		// the same way when Scan is called.
+		return t.Tx.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 // writeJob is one caller's transaction body in a group commit.
 type writeJob struct {
 	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
+	fn   func(ctx context.Context, tx *wtx) error
 	err  error
 	done chan struct{}
 }
@@ -39,6 +94,10 @@ type writer struct {
 	// commit); an error fails the commit of the whole batch.
 	hook func(batch int) error
 
+	stmtMu    sync.Mutex
+	stmts     map[string]*sql.Stmt
+	toPrepare map[string]bool
+
 	mu     sync.RWMutex
 	closed bool
 	stop   chan struct{}
@@ -46,7 +105,8 @@ type writer struct {
 }
 
 func newWriter(db *sql.DB, maxBatch int) *writer {
-	w := &writer{db: db, jobs: make(chan *writeJob, maxBatch), maxBatch: maxBatch, stop: make(chan struct{})}
+	w := &writer{db: db, jobs: make(chan *writeJob, maxBatch), maxBatch: maxBatch, stop: make(chan struct{}),
+		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]bool{}}
 	w.wg.Add(1)
 	go w.loop()
 	return w
@@ -57,7 +117,7 @@ func newWriter(db *sql.DB, maxBatch int) *writer {
 // run (ctx.Err()). Once a job is in a batch the caller waits for the
 // commit, whatever its context says, so that an error always means "not
 // committed" and nil always means "durable".
-func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
 	j := &writeJob{ctx: ctx, fn: fn, done: make(chan struct{})}
 	w.mu.RLock()
 	if w.closed {
@@ -107,12 +167,26 @@ func (w *writer) loop() {
 	}
 }
 
+// prepare caches the statements the last batch met for the first time
+// (the connection is free between batches).
+func (w *writer) prepare() {
+	w.stmtMu.Lock()
+	defer w.stmtMu.Unlock()
+	for q := range w.toPrepare {
+		if st, err := w.db.PrepareContext(context.Background(), q); err == nil {
+			w.stmts[q] = st
+		}
+		delete(w.toPrepare, q)
+	}
+}
+
 // commit runs one batch in one transaction.
 func (w *writer) commit(batch []*writeJob) {
 	defer func() {
 		for _, j := range batch {
 			close(j.done)
 		}
+		w.prepare()
 	}()
 	run := batch[:0:0]
 	for _, j := range batch {
@@ -126,13 +200,14 @@ func (w *writer) commit(batch []*writeJob) {
 		return
 	}
 	ctx := context.Background()
-	tx, err := w.db.BeginTx(ctx, nil)
+	stx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		for _, j := range run {
 			j.err = fmt.Errorf("begin: %w", err)
 		}
 		return
 	}
+	tx := &wtx{Tx: stx, w: w}
 	single := len(run) == 1
 	ok := 0
 	for _, j := range run {
@@ -171,7 +246,7 @@ func failAll(run []*writeJob, err error) {
 }
 
 // runJob runs fn, turning a panic into an error.
-func runJob(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) (err error) {
+func runJob(ctx context.Context, tx *wtx, fn func(context.Context, *wtx) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("write panicked: %v", r)
@@ -182,7 +257,7 @@ func runJob(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) e
 
 // runSavepoint runs fn inside a savepoint, rolling back to it when fn
 // fails.
-func runSavepoint(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) error {
+func runSavepoint(ctx context.Context, tx *wtx, fn func(context.Context, *wtx) error) error {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
@@ -209,4 +284,9 @@ func (w *writer) close() {
 	w.mu.Unlock()
 	close(w.stop)
 	w.wg.Wait()
+	w.stmtMu.Lock()
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	w.stmtMu.Unlock()
 }

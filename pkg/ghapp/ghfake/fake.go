@@ -58,6 +58,11 @@ func WithKey(k *rsa.PrivateKey) Option { return func(s *Server) { s.key = k } }
 // WithoutOpenAPICheck turns the request check off.
 func WithoutOpenAPICheck() Option { return func(s *Server) { s.noCheck = true } }
 
+// WithMutationWindow sets how long each mutating request (dispatch, issue)
+// is held open so that a concurrent one of the same installation is
+// noticed and reported as a violation (default 1ms; 0 for load tests).
+func WithMutationWindow(d time.Duration) Option { return func(s *Server) { s.mutationWindow = d } }
+
 // WithRateLimit sets x-ratelimit-limit per installation (default 5000).
 func WithRateLimit(n int) Option { return func(s *Server) { s.rateLimit = n } }
 
@@ -153,6 +158,7 @@ type Server struct {
 	violations       []string
 	rejectRunDetails bool
 	inFlight         map[int64]int
+	mutationWindow   time.Duration
 }
 
 var (
@@ -174,17 +180,18 @@ func defaultKey() *rsa.PrivateKey {
 // New starts a fake GitHub.
 func New(opts ...Option) *Server {
 	s := &Server{
-		now:           time.Now,
-		appID:         1001,
-		appSlug:       "dispatcher-test",
-		rateLimit:     5000,
-		repos:         map[string]*Repo{},
-		overrides:     map[string]json.RawMessage{},
-		installations: map[int64][]string{},
-		tokens:        map[string]int64{},
-		used:          map[int64]int{},
-		nextRunID:     9000,
-		inFlight:      map[int64]int{},
+		now:            time.Now,
+		appID:          1001,
+		appSlug:        "dispatcher-test",
+		rateLimit:      5000,
+		repos:          map[string]*Repo{},
+		overrides:      map[string]json.RawMessage{},
+		installations:  map[int64][]string{},
+		tokens:         map[string]int64{},
+		used:           map[int64]int{},
+		nextRunID:      9000,
+		inFlight:       map[int64]int{},
+		mutationWindow: time.Millisecond,
 	}
 	for _, o := range opts {
 		o(s)
