@@ -109,7 +109,8 @@ func WithCleanupInterval(d time.Duration) Option { return func(o *options) { o.c
 func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
 
 // WithConcurrency sets how many requests the planner and how many work
-// items the dispatcher handle at once (2 and 4 by default).
+// items the dispatcher handle at once (PLANNER_CONCURRENCY and
+// DISPATCHER_CONCURRENCY, 16 each by default).
 func WithConcurrency(planner, dispatcher int) Option {
 	return func(o *options) { o.plannerConc, o.dispatchConc = planner, dispatcher }
 }
@@ -212,7 +213,13 @@ func NewLocal(ctx context.Context, s *settings.Settings, info BuildInfo, logger 
 		logger = slog.Default()
 	}
 	o := options{cleanupInterval: DefaultCleanupInterval, shutdownTimeout: DefaultShutdownTimeout,
-		plannerConc: DefaultPlannerConcurrency, dispatchConc: DefaultDispatchConcurrency}
+		plannerConc: s.PlannerConcurrency, dispatchConc: s.DispatcherConcurrency}
+	if o.plannerConc <= 0 {
+		o.plannerConc = DefaultPlannerConcurrency
+	}
+	if o.dispatchConc <= 0 {
+		o.dispatchConc = DefaultDispatchConcurrency
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -59,6 +59,8 @@ type Settings struct {
 	DBPath                 string        // DISPATCHER_DB
 	QueueVisibilityTimeout time.Duration // QUEUE_VISIBILITY_TIMEOUT
 	QueueMaxReceives       int           // QUEUE_MAX_RECEIVES
+	PlannerConcurrency     int           // PLANNER_CONCURRENCY
+	DispatcherConcurrency  int           // DISPATCHER_CONCURRENCY
 
 	// AWS (lambda).
 	Stage                string // DISPATCHER_STAGE: "" or one of Stages()

@@ -300,6 +300,10 @@ var vars = []variable{
 		func(s *Settings) *time.Duration { return &s.QueueVisibilityTimeout }),
 	intVar("QUEUE_MAX_RECEIVES", 5, 1, 1000, "serve", "Receives of a message of the embedded queues before it moves to the dead-letter queue.",
 		func(s *Settings) *int { return &s.QueueMaxReceives }),
+	intVar("PLANNER_CONCURRENCY", 16, 1, 1024, "serve", "Requests the planner handles at once (each waits on GitHub config reads and one commit).",
+		func(s *Settings) *int { return &s.PlannerConcurrency }),
+	intVar("DISPATCHER_CONCURRENCY", 16, 1, 1024, "serve", "Work items the dispatcher handles at once (dispatch POSTs stay serial per installation; the rest overlaps).",
+		func(s *Settings) *int { return &s.DispatcherConcurrency }),
 
 	{
 		Name: "DISPATCHER_STAGE", Kind: "enum", Modes: modesLambda,
