@@ -55,6 +55,8 @@
 //	DISPATCHER_DB                    string             ./dispatcher.db
 //	QUEUE_VISIBILITY_TIMEOUT         duration 1s–12h    30s
 //	QUEUE_MAX_RECEIVES               integer 1–1000     5
+//	PLANNER_CONCURRENCY              integer 1–1024     16
+//	DISPATCHER_CONCURRENCY           integer 1–1024     16
 //	DISPATCHER_STAGE                 enum               -
 //	DISPATCH_REQUESTS_QUEUE_URL      URL                -
 //	DISPATCH_TARGETS_QUEUE_URL       URL                -
