@@ -85,6 +85,14 @@ const DefaultFoldBatch = 512
 // RunFolder calls it in the background; tools and tests call it to read
 // up-to-date projections.
 func (s *Store) Fold(ctx context.Context) (int, error) {
+	// Nothing pending costs a read, not a commit.
+	var pending bool
+	if err := s.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM events WHERE seq > (SELECT seq FROM fold_state WHERE id = 1))").Scan(&pending); err != nil {
+		return 0, fmt.Errorf("fold facts: %w", err)
+	}
+	if !pending {
+		return 0, nil
+	}
 	total := 0
 	for {
 		n, err := s.foldBatch(ctx, DefaultFoldBatch)

@@ -205,6 +205,14 @@ func (q *Queue) Receive(ctx context.Context, max int, visibility time.Duration) 
 		visibility = q.s.opts.VisibilityTimeout
 	}
 	now := q.s.now()
+	// An idle queue costs a read, not a commit.
+	var any int
+	switch err := q.s.db.QueryRowContext(ctx, "SELECT 1 FROM queue_messages WHERE queue = ? AND visible_at <= ? LIMIT 1", q.name, ns(now)).Scan(&any); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("receive from %s: %w", q.name, err)
+	}
 	var out []Message
 	err := q.s.write(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]

@@ -107,6 +107,11 @@ type Options struct {
 	// Without it SQLite checkpoints inside the commit that crosses 1000
 	// pages of WAL, which stalls every caller of that group commit.
 	BackgroundCheckpoint bool
+	// BeforeCommit, when set, runs before each group commit with the number
+	// of jobs in it; an error fails the commit (every caller in it gets the
+	// error, nothing of the batch is stored). It is the crash-point fault
+	// injection of the tests; production code leaves it nil.
+	BeforeCommit func(jobs int) error
 }
 
 func (o Options) withDefaults() Options {
@@ -235,6 +240,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.ckdb.SetMaxOpenConns(1)
 	}
 	s.w = newWriter(wdb, opts.MaxBatch)
+	s.w.hook = opts.BeforeCommit
 	return s, nil
 }
 
