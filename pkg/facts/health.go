@@ -39,7 +39,35 @@ const (
 	CheckPlanningBacklog    = "planning_backlog"
 	CheckDispatchBacklog    = "dispatch_backlog"
 	CheckEndToEndLatency    = "end_to_end_latency"
+	CheckQueueBacklog       = "queue_backlog"
+	CheckDeadLetters        = "dead_letters"
+	CheckFoldLag            = "projection_fold_lag"
 )
+
+// QueueDepth is the state of one work queue and of its dead-letter queue.
+type QueueDepth struct {
+	// Name is the queue's name ("requests", "targets").
+	Name string `json:"name"`
+	// Visible counts the messages ready to be received (the backlog).
+	Visible int64 `json:"visible"`
+	// InFlight counts the messages received and not yet acknowledged, or
+	// waiting for a delayed retry.
+	InFlight int64 `json:"in_flight"`
+	// DeadLetters counts the messages in the queue's DLQ.
+	DeadLetters int64 `json:"dead_letters"`
+	// OldestVisibleAt is when the oldest visible message was first
+	// enqueued (zero when none is visible).
+	OldestVisibleAt time.Time `json:"oldest_visible_at,omitzero"`
+}
+
+// FoldLag says how far the projections are behind the recorded facts.
+type FoldLag struct {
+	// Pending is the number of recorded facts not yet folded into the
+	// projections.
+	Pending int64 `json:"pending"`
+	// Oldest is the age of the oldest unfolded fact (0 when none).
+	Oldest time.Duration `json:"oldest_ns"`
+}
 
 // Check is one line of the health report.
 type Check struct {
@@ -64,6 +92,12 @@ type HealthInput struct {
 	Window Counts
 	// Latency is the end-to-end latency summary.
 	Latency LatencySummary
+	// Queues are the work queues' depths; nil when the runtime cannot say
+	// (the queue checks are then left out).
+	Queues []QueueDepth
+	// FoldLag is the projections' lag; nil when the runtime cannot say
+	// (the fold-lag check is then left out).
+	FoldLag *FoldLag
 }
 
 // HealthReport is the result of Health.
