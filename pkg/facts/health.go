@@ -197,7 +197,7 @@ func Health(in HealthInput) HealthReport {
 		// An idle system is healthy: with nothing waiting anywhere, a
 		// quiet hour is not an outage (the original turned red 45 minutes
 		// after the last event, for ever on a quiet installation).
-		if recency.Status != StatusUnknown && pendingPlan == 0 && pendingDispatch == 0 && idle(in.Queues) {
+		if recency.Status != StatusUnknown && recency.Status != StatusGreen && pendingPlan == 0 && pendingDispatch == 0 && idle(in.Queues) {
 			r.Checks[0].Status = StatusGreen
 			r.Checks[0].Detail = fmt.Sprintf("Idle: last event %d min ago and nothing waiting (when work waits: green <= 15, amber <= 45, red > 45).",
 				jsRound(float64(in.Now.Sub(in.LastEventAt).Milliseconds())/60_000))

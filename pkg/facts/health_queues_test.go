@@ -102,6 +102,11 @@ func TestHealthIdleIsGreen(t *testing.T) {
 	if r.Status != StatusGreen || c.Status != StatusGreen || !strings.HasPrefix(c.Detail, "Idle: last event 180 min ago") {
 		t.Errorf("idle: overall %s, recency %s %q", r.Status, c.Status, c.Detail)
 	}
+	recent := idleIn
+	recent.LastEventAt = now.Add(-2 * time.Minute)
+	if c, _ := findCheck(Health(recent), CheckEventRecency); c.Status != StatusGreen || !strings.HasPrefix(c.Detail, "Last event 2 min ago") {
+		t.Errorf("recent and idle: %s %q", c.Status, c.Detail)
+	}
 	for name, mod := range map[string]func(*HealthInput){
 		"a message waits":       func(in *HealthInput) { in.Queues = []QueueDepth{{Name: "requests", Visible: 1, OldestVisibleAt: now}} },
 		"a message in flight":   func(in *HealthInput) { in.Queues = []QueueDepth{{Name: "targets", InFlight: 1}} },
