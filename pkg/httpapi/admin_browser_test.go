@@ -347,3 +347,44 @@ func TestDashboardInBrowser(t *testing.T) {
 	shot("dashboard-phone.png", chromedp.CaptureScreenshot())
 	t.Logf("screenshots in %s", dir)
 }
+
+// With ADMIN_TOKEN set, the page asks for the token once, keeps it in the
+// tab's session storage, and says so when it is refused.
+func TestDashboardAsksForToken(t *testing.T) {
+	ctx := newBrowser(t)
+	const token = "browser-token-0123456789"
+	url, _, _, logs := startServe(t, map[string]string{"ADMIN_TOKEN": token})
+	do := func(what string, a ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, a...); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, logs.String())
+		}
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	do("open", chromedp.Navigate(url+"/admin"), chromedp.WaitVisible(chromedp.ID("token-form")))
+	do("wrong token", chromedp.SendKeys(chromedp.ID("token-input"), "wrong\r"),
+		chromedp.WaitVisible(chromedp.CSS(`#token-form:not([hidden])`)))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('token-error').textContent === 'The token was refused.'`)); err != nil {
+		t.Fatalf("refused token message: %v", err)
+	}
+	do("right token", chromedp.SendKeys(chromedp.ID("token-input"), token+"\r"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+	if got := eval(`sessionStorage.getItem('dispatcher-admin-token')`); got != token {
+		t.Errorf("session storage holds %q", got)
+	}
+	// A reload uses the stored token: no second prompt.
+	do("reload", chromedp.Navigate(url+"/admin"), chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+	if hidden := eval(`String(document.getElementById('token-form').hidden)`); hidden != "true" {
+		t.Error("the token was asked again after a reload")
+	}
+	if !strings.Contains(logs.String(), `"reason":"token_invalid"`) {
+		t.Error("the refused token was not logged with its reason")
+	}
+}
