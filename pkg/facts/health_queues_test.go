@@ -122,3 +122,61 @@ func TestHealthIdleIsGreen(t *testing.T) {
 		}
 	}
 }
+
+// The original five checks on both sides of every threshold: a boundary
+// belongs to the better status.
+func TestHealthOriginalEdges(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	base := func() HealthInput {
+		return HealthInput{Now: now, TotalEvents: 1, LastEventAt: now,
+			Window: Counts{RequestAccepted: 100, PlanCreated: 100, TargetQueued: 100, TriggerSucceeded: 100}}
+	}
+	ago := func(d time.Duration) func(*HealthInput) { return func(in *HealthInput) { in.LastEventAt = now.Add(-d) } }
+	rate := func(ok, failed int64) func(*HealthInput) {
+		return func(in *HealthInput) {
+			in.Window.TriggerSucceeded, in.Window.TriggerFailed, in.Window.TargetQueued = ok, failed, ok+failed
+		}
+	}
+	plan := func(pending int64) func(*HealthInput) {
+		return func(in *HealthInput) { in.Window.RequestAccepted = in.Window.PlanCreated + pending }
+	}
+	dispatch := func(pending int64) func(*HealthInput) {
+		return func(in *HealthInput) { in.Window.TargetQueued = in.Window.TriggerSucceeded + pending }
+	}
+	p95 := func(s float64) func(*HealthInput) {
+		return func(in *HealthInput) { in.Latency = SummarizeLatencies([]float64{s}) }
+	}
+	for _, c := range []struct {
+		id   string
+		mod  func(*HealthInput)
+		want Status
+	}{
+		{CheckEventRecency, ago(15 * time.Minute), StatusGreen},
+		{CheckEventRecency, ago(15*time.Minute + time.Millisecond), StatusAmber},
+		{CheckEventRecency, ago(45 * time.Minute), StatusAmber},
+		{CheckEventRecency, ago(45*time.Minute + time.Millisecond), StatusRed},
+		{CheckTriggerSuccessRate, rate(95, 5), StatusGreen},
+		{CheckTriggerSuccessRate, rate(9499, 501), StatusAmber},
+		{CheckTriggerSuccessRate, rate(80, 20), StatusAmber},
+		{CheckTriggerSuccessRate, rate(7999, 2001), StatusRed},
+		{CheckPlanningBacklog, plan(3), StatusGreen},
+		{CheckPlanningBacklog, plan(4), StatusAmber},
+		{CheckPlanningBacklog, plan(10), StatusAmber},
+		{CheckPlanningBacklog, plan(11), StatusRed},
+		{CheckDispatchBacklog, dispatch(8), StatusGreen},
+		{CheckDispatchBacklog, dispatch(9), StatusAmber},
+		{CheckDispatchBacklog, dispatch(25), StatusAmber},
+		{CheckDispatchBacklog, dispatch(26), StatusRed},
+		{CheckEndToEndLatency, p95(60), StatusGreen},
+		{CheckEndToEndLatency, p95(60.001), StatusAmber},
+		{CheckEndToEndLatency, p95(120), StatusAmber},
+		{CheckEndToEndLatency, p95(120.001), StatusRed},
+	} {
+		in := base()
+		c.mod(&in)
+		got, _ := findCheck(Health(in), c.id)
+		if got.Status != c.want {
+			t.Errorf("%s: %s (%s), want %s", c.id, got.Status, got.Detail, c.want)
+		}
+	}
+}

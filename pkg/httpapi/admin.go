@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -97,18 +96,23 @@ func newAdmin(c AdminConfig, build BuildInfo, trusted []netip.Prefix, now func()
 			}
 		}
 	}
-	assets, err := fs.Sub(dashboardFS, "dashboard")
-	if err != nil {
-		return nil, fmt.Errorf("admin: dashboard assets: %w", err)
-	}
 	page := a.guard(false, a.dashboard)
 	a.mux.HandleFunc("GET /admin", page)
 	a.mux.HandleFunc("GET /admin/{$}", page)
-	a.mux.Handle("GET /admin/assets/", a.guard(false, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		securityHeaders(w.Header())
-		http.StripPrefix("/admin/assets/", http.FileServerFS(assets)).ServeHTTP(w, r)
-	}))
+	for name, ctype := range map[string]string{"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"} {
+		b, err := dashboardFS.ReadFile("dashboard/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("admin: dashboard asset %s: %w", name, err)
+		}
+		a.mux.HandleFunc("GET /admin/assets/"+name, a.guard(false, func(w http.ResponseWriter, _ *http.Request) {
+			h := w.Header()
+			securityHeaders(h)
+			h.Set("Content-Type", ctype)
+			h.Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+			w.Write(b)
+		}))
+	}
 	api := func(pattern string, h http.HandlerFunc) { a.mux.HandleFunc("GET "+pattern, a.guard(true, h)) }
 	api("/admin/api/health", a.health)
 	api("/admin/projections", a.projections)

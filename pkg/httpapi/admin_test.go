@@ -412,7 +412,7 @@ func TestAdminAPI(t *testing.T) {
 	})
 
 	t.Run("not found", func(t *testing.T) {
-		for _, p := range []string{"/admin/api/health/", "/admin/api/nope", "/admin/x"} {
+		for _, p := range []string{"/admin/api/health/", "/admin/api/nope", "/admin/x", "/admin/assets/", "/admin/assets/index.html"} {
 			code, b, _ := e.get(t, p, nil)
 			if code != 404 {
 				t.Errorf("%s: %d %s", p, code, b)
@@ -471,6 +471,37 @@ func TestAdminMetrics(t *testing.T) {
 		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
 		if !typed[name] && !typed[base] {
 			t.Errorf("sample without TYPE: %s", line)
+		}
+	}
+}
+
+// The page is self-contained: no URL outside the instance, no HTML built
+// from strings, a CSP that allows only its own script and style.
+func TestAdminPageSelfContained(t *testing.T) {
+	e := newAdminEnv(t, nil)
+	code, page, h := e.get(t, "/admin", nil)
+	if code != 200 || h.Get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(string(page), "<title>Dispatcher Admin</title>") {
+		t.Fatalf("/admin: %d %s", code, h.Get("Content-Type"))
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	all := string(page)
+	for _, a := range []string{"/admin/assets/app.js", "/admin/assets/app.css"} {
+		code, b, h := e.get(t, a, nil)
+		if code != 200 || h.Get("Content-Security-Policy") == "" {
+			t.Errorf("%s: %d", a, code)
+		}
+		all += string(b)
+	}
+	// The only absolute URL is the SVG namespace, which is never fetched.
+	rest := strings.ReplaceAll(all, "http://www.w3.org/2000/svg", "")
+	for _, bad := range []string{"http://", "https://", "//cdn", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "<script>"} {
+		if strings.Contains(rest, bad) {
+			t.Errorf("dashboard assets contain %q", bad)
 		}
 	}
 }
