@@ -131,7 +131,9 @@ func TestHealthOriginalEdges(t *testing.T) {
 		return HealthInput{Now: now, TotalEvents: 1, LastEventAt: now,
 			Window: Counts{RequestAccepted: 100, PlanCreated: 100, TargetQueued: 100, TriggerSucceeded: 100}}
 	}
-	ago := func(d time.Duration) func(*HealthInput) { return func(in *HealthInput) { in.LastEventAt = now.Add(-d) } }
+	ago := func(d time.Duration) func(*HealthInput) {
+		return func(in *HealthInput) { in.LastEventAt = now.Add(-d) }
+	}
 	rate := func(ok, failed int64) func(*HealthInput) {
 		return func(in *HealthInput) {
 			in.Window.TriggerSucceeded, in.Window.TriggerFailed, in.Window.TargetQueued = ok, failed, ok+failed
