@@ -128,6 +128,29 @@ func newAdmin(c AdminConfig, build BuildInfo, trusted []netip.Prefix, now func()
 	return a, nil
 }
 
+// NewAdminHandler builds the admin routes alone (GET /admin, /admin/api/*,
+// /admin/projections, /metrics), for a runtime that serves admin without
+// the webhook, such as the AWS admin Lambda. It never learns a listen
+// address, so with neither c.Token nor c.Allowlist set every route answers
+// 403; that is logged once here. A nil now is time.Now and a nil log is
+// slog.Default().
+func NewAdminHandler(c AdminConfig, build BuildInfo, trusted []netip.Prefix, now func() time.Time, log *slog.Logger) (http.Handler, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	a, err := newAdmin(c, build, trusted, now, log)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token == "" && len(c.Allowlist) == 0 {
+		log.Warn("admin disabled: every /admin and /metrics request gets 403 because neither ADMIN_TOKEN nor ADMIN_IP_ALLOWLIST is set")
+	}
+	return a, nil
+}
+
 func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 // listeningOn opens admin without authentication when neither a token nor

@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -225,5 +227,36 @@ func TestAdminFoldLagAndReadErrors(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "/secret/path") {
 		t.Errorf("the read error is not logged")
+	}
+}
+
+// The standalone handler (AWS admin Lambda) is fail-closed and says so.
+func TestNewAdminHandler(t *testing.T) {
+	base := newAdminEnv(t, nil)
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	h, err := httpapi.NewAdminHandler(httpapi.AdminConfig{Reader: base.store.AdminView("requests")}, httpapi.BuildInfo{}, nil, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/admin/api/health", nil)
+	r.RemoteAddr = "127.0.0.1:1"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 403 || !strings.Contains(logs.String(), "admin disabled") {
+		t.Errorf("without token or allowlist: %d, log %q", w.Code, logs.String())
+	}
+	h, err = httpapi.NewAdminHandler(httpapi.AdminConfig{Reader: base.store.AdminView("requests"), Token: adminToken}, httpapi.BuildInfo{}, nil, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Authorization", "Bearer "+adminToken)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("with the token: %d %s", w.Code, w.Body)
+	}
+	if _, err := httpapi.NewAdminHandler(httpapi.AdminConfig{}, httpapi.BuildInfo{}, nil, nil, nil); err == nil {
+		t.Error("no reader accepted")
 	}
 }
