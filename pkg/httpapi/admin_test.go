@@ -505,3 +505,47 @@ func TestAdminPageSelfContained(t *testing.T) {
 		}
 	}
 }
+
+// Each target keeps its latest fate: an outcome beats queued, a success
+// after a failure (a redriven work item) wins, and targets keep their
+// order of first appearance (case-insensitive).
+func TestTargets(t *testing.T) {
+	d := func(typ, repo string, sec int, f func(*facts.Data)) facts.Event {
+		x := facts.Data{DeliveryID: "d", SourceRepo: "acme/api", TargetRepo: repo, TargetWorkflow: "cd.yml"}
+		if f != nil {
+			f(&x)
+		}
+		return facts.New(typ, at(12, 0, sec), x)
+	}
+	got := httpapi.Targets([]facts.Event{
+		d(facts.TypeRequestAccepted, "", 0, nil),
+		d(facts.TypeTargetQueued, "acme/b", 1, nil),
+		d(facts.TypeTargetDenied, "acme/a", 1, func(x *facts.Data) { x.Reason = "inbound_not_authorized" }),
+		d(facts.TypeTriggerFailed, "acme/b", 2, func(x *facts.Data) { x.Error, x.Attempts = "boom", 3 }),
+		d(facts.TypeTriggerSucceeded, "ACME/B", 9, func(x *facts.Data) { x.TargetRunID, x.Attempts = 7, 1 }),
+		d(facts.TypeTargetQueued, "acme/b", 10, nil), // a late duplicate does not demote it
+	})
+	want := []httpapi.TargetTrace{
+		{Repository: "acme/b", Workflow: "cd.yml", Status: "succeeded", Attempts: 1, RunID: 7, Time: at(12, 0, 9)},
+		{Repository: "acme/a", Workflow: "cd.yml", Status: "denied", Reason: "inbound_not_authorized", Time: at(12, 0, 1)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("targets (-want +got):\n%s", diff)
+	}
+	if got := httpapi.Targets(nil); got == nil || len(got) != 0 {
+		t.Errorf("no facts: %#v, want an empty list", got)
+	}
+}
+
+// Label values are escaped in /metrics.
+func TestAdminMetricsEscapesLabels(t *testing.T) {
+	e := newAdminEnv(t, nil)
+	if err := e.store.Publish(context.Background(), facts.New(facts.TypeTriggerFailed, at(12, 11, 0),
+		facts.Data{DeliveryID: "q", SourceRepo: "acme/we\"ird\\repo\nx"})); err != nil {
+		t.Fatal(err)
+	}
+	_, b, _ := e.get(t, "/metrics", nil)
+	if want := `dispatcher_repo_triggers_total{repo="acme/we\"ird\\repo\nx",outcome="failed"} 1` + "\n"; !strings.Contains(string(b), want) {
+		t.Errorf("metrics lack %q", want)
+	}
+}

@@ -331,18 +331,25 @@
   }
 
   // ---- journey explorer ----
+  let journeySeq = 0;
   async function openJourney(id) {
     id = (id || "").trim();
     setState({ delivery: id });
     $("journey-input").value = id;
-    const box = clear($("journey"));
-    if (!id) { box.dataset.state = "idle"; return; }
-    box.dataset.state = "loading";
-    box.append(el("p", { class: "empty" }, "Loading " + id + "…"));
+    const box = $("journey");
+    const seq = ++journeySeq;
+    if (!id) { clear(box); box.dataset.state = "idle"; box.dataset.id = ""; return; }
+    if (box.dataset.id !== id) { // a refresh of the same journey keeps it on screen
+      clear(box).append(el("p", { class: "empty" }, "Loading " + id + "…"));
+      box.dataset.state = "loading";
+      box.dataset.id = id;
+    }
     let d;
     try {
       d = await api("/admin/api/deliveries/" + encodeURIComponent(id));
+      if (seq !== journeySeq) return; // a newer lookup started meanwhile
     } catch (e) {
+      if (seq !== journeySeq) return;
       if (e instanceof AuthError) return askToken(e.message);
       clear(box).append(el("p", { class: "error" }, String(e.message)));
       box.dataset.state = "error";
@@ -399,13 +406,16 @@
   // ---- loading ----
   let timer = null;
   let version = null;
+  let loadSeq = 0;
   async function load() {
     clearTimeout(timer);
     try {
       if (!version) version = await api("/admin/api/version");
+      const seq = ++loadSeq;
       const [health, projections, repos, events] = await Promise.all([
         api("/admin/api/health"), api("/admin/projections?minutes=" + state.range), api("/admin/api/repos"), api("/admin/api/recent-events"),
       ]);
+      if (seq !== loadSeq) return; // a newer load (e.g. another range) won
       data = { health, projections, repos, events, version };
       $("load-error").hidden = true;
       renderData();
