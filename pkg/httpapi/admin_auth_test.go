@@ -260,3 +260,25 @@ func TestNewAdminHandler(t *testing.T) {
 		t.Error("no reader accepted")
 	}
 }
+
+type noQueues struct{ httpapi.AdminReader }
+
+func (noQueues) Queues(context.Context) ([]facts.QueueDepth, error) { return nil, nil }
+
+// A runtime that cannot report queues gets no queue checks (and so no
+// "idle" verdict built on an empty list), and the body still has [].
+func TestAdminHealthWithoutQueues(t *testing.T) {
+	base := newAdminEnv(t, nil)
+	e := newAdminEnvOn(t, noQueues{base.store.AdminView("requests", "targets")}, base.store, nil)
+	e.srv.ListeningOn(loopback)
+	_, b, _ := e.get(t, "/admin/api/health", nil)
+	h := decode[httpapi.HealthBody](t, b)
+	for _, c := range h.Checks {
+		if c.ID == facts.CheckQueueBacklog || c.ID == facts.CheckDeadLetters {
+			t.Errorf("queue check %s without queue depths", c.ID)
+		}
+	}
+	if h.Queues == nil || !strings.Contains(string(b), `"queues":[]`) {
+		t.Errorf("queues: %s", b)
+	}
+}

@@ -52,7 +52,9 @@ type AdminReader interface {
 	// below before calling facts.Health.
 	HealthInput(ctx context.Context) (facts.HealthInput, error)
 	// Queues returns the depth of each work queue and of its dead-letter
-	// queue, in a stable order (requests, then targets).
+	// queue, in a stable order (requests, then targets); nil when the
+	// runtime cannot say (the health report then leaves the queue checks
+	// out).
 	Queues(ctx context.Context) ([]facts.QueueDepth, error)
 	// FoldLag returns how far the projections are behind the recorded
 	// facts (facts pending and age of the oldest unfolded fact).
