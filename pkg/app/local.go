@@ -275,7 +275,8 @@ func NewLocal(ctx context.Context, s *settings.Settings, info BuildInfo, logger 
 	if lease <= 0 {
 		lease = ServeClaimLease(s.QueueVisibilityTimeout)
 	}
-	stages, err := BuildStages(s, ports, StageOptions{Build: info, Now: o.now, Logger: logger, ClaimLease: lease})
+	stages, err := BuildStages(s, ports, StageOptions{Build: info, Now: o.now, Logger: logger, ClaimLease: lease,
+		Admin: store.AdminView(RequestsQueue, TargetsQueue)})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -302,6 +303,7 @@ func (l *Local) Run(ctx context.Context, ln net.Listener) error {
 		"github_api", l.githubAPI(), "create_issues", l.settings.CreateIssues,
 		"visibility_timeout", l.settings.QueueVisibilityTimeout.String(), "max_receives", l.settings.QueueMaxReceives)
 
+	l.Stages.HTTP.ListeningOn(ln.Addr())
 	hs := newHTTPServer(ctx, l.Stages.HTTP, l.log, l.opts.httpTimeouts)
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)

@@ -71,6 +71,8 @@ type StageOptions struct {
 	// ClaimLease is the dispatcher's claim lease
 	// (pipeline.DefaultClaimLease when 0).
 	ClaimLease time.Duration
+	// Admin, when set, serves the admin routes from this read side.
+	Admin httpapi.AdminReader
 }
 
 // BuildStages wires the stages over p according to s. It is shared by
@@ -124,10 +126,16 @@ func BuildStages(s *settings.Settings, p Ports, o StageOptions) (*Stages, error)
 	if err != nil {
 		return nil, fmt.Errorf("build stages: %w", err)
 	}
-	srv, err := httpapi.New(httpapi.Config{
-		Ingress: in, Build: o.Build, RateLimit: s.WebhookRateLimit,
+	hc := httpapi.Config{
+		Ingress: in, Build: o.Build, RateLimit: s.WebhookRateLimit, AppVersion: s.AppVersion,
 		TrustedProxies: []netip.Prefix(s.TrustedProxies), Now: o.Now, Logger: log,
-	})
+	}
+	if o.Admin != nil {
+		hc.Admin = &httpapi.AdminConfig{Reader: o.Admin, Token: s.AdminToken.Value(),
+			Allowlist: []netip.Prefix(s.AdminIPAllowlist), AppVersion: s.AppVersion, ImageSHA: s.AppImageSHA,
+			Secrets: []string{s.WebhookSecret.Value(), s.GitHubAppPrivateKey.Value(), s.AdminToken.Value()}}
+	}
+	srv, err := httpapi.New(hc)
 	if err != nil {
 		return nil, fmt.Errorf("build stages: %w", err)
 	}

@@ -31,6 +31,8 @@ the operator's guardrails permit.`,
 		newPlanCmd(s),
 		newServeCmd(s, info),
 		newReplayDLQCmd(s),
+		newStatusCmd(s),
+		newTraceCmd(s),
 	)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,7 +40,35 @@ const (
 	CheckPlanningBacklog    = "planning_backlog"
 	CheckDispatchBacklog    = "dispatch_backlog"
 	CheckEndToEndLatency    = "end_to_end_latency"
+	CheckQueueBacklog       = "queue_backlog"
+	CheckDeadLetters        = "dead_letters"
+	CheckFoldLag            = "projection_fold_lag"
 )
+
+// QueueDepth is the state of one work queue and of its dead-letter queue.
+type QueueDepth struct {
+	// Name is the queue's name ("requests", "targets").
+	Name string `json:"name"`
+	// Visible counts the messages ready to be received (the backlog).
+	Visible int64 `json:"visible"`
+	// InFlight counts the messages received and not yet acknowledged, or
+	// waiting for a delayed retry.
+	InFlight int64 `json:"in_flight"`
+	// DeadLetters counts the messages in the queue's DLQ.
+	DeadLetters int64 `json:"dead_letters"`
+	// OldestVisibleAt is when the oldest visible message was first
+	// enqueued (zero when none is visible).
+	OldestVisibleAt time.Time `json:"oldest_visible_at,omitzero"`
+}
+
+// FoldLag says how far the projections are behind the recorded facts.
+type FoldLag struct {
+	// Pending is the number of recorded facts not yet folded into the
+	// projections.
+	Pending int64 `json:"pending"`
+	// Oldest is the age of the oldest unfolded fact (0 when none).
+	Oldest time.Duration `json:"oldest_ns"`
+}
 
 // Check is one line of the health report.
 type Check struct {
@@ -64,6 +93,12 @@ type HealthInput struct {
 	Window Counts
 	// Latency is the end-to-end latency summary.
 	Latency LatencySummary
+	// Queues are the work queues' depths; nil when the runtime cannot say
+	// (the queue checks are then left out).
+	Queues []QueueDepth
+	// FoldLag is the projections' lag; nil when the runtime cannot say
+	// (the fold-lag check is then left out).
+	FoldLag *FoldLag
 }
 
 // HealthReport is the result of Health.
@@ -157,6 +192,20 @@ func Health(in HealthInput) HealthReport {
 	}
 
 	r.Checks = []Check{recency, rate, planning, dispatch, latency}
+	if in.Queues != nil {
+		r.Checks = append(r.Checks, queueBacklog(in.Now, in.Queues), deadLetters(in.Queues))
+		// An idle system is healthy: with nothing waiting anywhere, a
+		// quiet hour is not an outage (the original turned red 45 minutes
+		// after the last event, for ever on a quiet installation).
+		if recency.Status != StatusUnknown && recency.Status != StatusGreen && pendingPlan == 0 && pendingDispatch == 0 && idle(in.Queues) {
+			r.Checks[0].Status = StatusGreen
+			r.Checks[0].Detail = fmt.Sprintf("Idle: last event %d min ago and nothing waiting (when work waits: green <= 15, amber <= 45, red > 45).",
+				jsRound(float64(in.Now.Sub(in.LastEventAt).Milliseconds())/60_000))
+		}
+	}
+	if in.FoldLag != nil {
+		r.Checks = append(r.Checks, foldLag(*in.FoldLag))
+	}
 	r.Status = StatusGreen
 	for _, c := range r.Checks {
 		if c.Status.rank() > r.Status.rank() {
@@ -170,4 +219,82 @@ func Health(in HealthInput) HealthReport {
 		r.Reasons = []string{"All checks within expected operating thresholds."}
 	}
 	return r
+}
+
+func idle(qs []QueueDepth) bool {
+	for _, q := range qs {
+		if q.Visible > 0 || q.InFlight > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Thresholds of the checks added to the original's five.
+const (
+	// QueueAgeAmber and QueueAgeRed bound the age of the oldest message
+	// waiting in a work queue.
+	QueueAgeAmber = 60 * time.Second
+	QueueAgeRed   = 5 * time.Minute
+	// DeadLettersRed: more dead letters than this is red; any is amber.
+	DeadLettersRed = 10
+	// FoldLagAmber and FoldLagRed bound the age of the oldest fact not yet
+	// folded into the projections.
+	FoldLagAmber = 30 * time.Second
+	FoldLagRed   = 5 * time.Minute
+)
+
+// queueBacklog: the age of the oldest message waiting in any work queue
+// (a queue that nobody consumes grows old, however short it is).
+func queueBacklog(now time.Time, qs []QueueDepth) Check {
+	c := Check{ID: CheckQueueBacklog, Label: "Queue backlog", NFRRef: "NFR-01"}
+	var waiting int64
+	var oldest time.Duration
+	parts := make([]string, 0, len(qs))
+	for _, q := range qs {
+		waiting += q.Visible
+		parts = append(parts, fmt.Sprintf("%s %d", q.Name, q.Visible))
+		if q.Visible > 0 && !q.OldestVisibleAt.IsZero() {
+			oldest = max(oldest, now.Sub(q.OldestVisibleAt))
+		}
+	}
+	c.Status = threshold(oldest.Seconds(), QueueAgeAmber.Seconds(), QueueAgeRed.Seconds())
+	c.Detail = fmt.Sprintf("%d messages waiting (%s); oldest %s (green <= %s, amber <= %s, red > %s).",
+		waiting, strings.Join(parts, ", "), fmtSeconds(oldest), fmtSeconds(QueueAgeAmber), fmtSeconds(QueueAgeRed), fmtSeconds(QueueAgeRed))
+	return c
+}
+
+// deadLetters: any dead letter needs an operator (amber); many is red.
+func deadLetters(qs []QueueDepth) Check {
+	c := Check{ID: CheckDeadLetters, Label: "Dead-letter queues", NFRRef: "NFR-04"}
+	var n int64
+	parts := make([]string, 0, len(qs))
+	for _, q := range qs {
+		n += q.DeadLetters
+		parts = append(parts, fmt.Sprintf("%s %d", q.Name, q.DeadLetters))
+	}
+	c.Status = threshold(float64(n), 0, DeadLettersRed)
+	c.Detail = fmt.Sprintf("%d dead letters (%s) (green 0, amber <= %d, red > %d).", n, strings.Join(parts, ", "), DeadLettersRed, DeadLettersRed)
+	if n > 0 {
+		c.Detail += " Inspect and redrive them with: dispatcher replay-dlq"
+	}
+	return c
+}
+
+// foldLag: the age of the oldest fact the projections do not show yet.
+func foldLag(l FoldLag) Check {
+	c := Check{ID: CheckFoldLag, Label: "Projection fold lag", NFRRef: "NFR-11"}
+	age := max(l.Oldest, 0)
+	if l.Pending <= 0 {
+		age = 0
+	}
+	c.Status = threshold(age.Seconds(), FoldLagAmber.Seconds(), FoldLagRed.Seconds())
+	c.Detail = fmt.Sprintf("%d facts not yet folded; oldest %s (green <= %s, amber <= %s, red > %s).",
+		max(l.Pending, 0), fmtSeconds(age), fmtSeconds(FoldLagAmber), fmtSeconds(FoldLagRed), fmtSeconds(FoldLagRed))
+	return c
+}
+
+// fmtSeconds formats a duration in whole seconds ("0s", "90s", "300s").
+func fmtSeconds(d time.Duration) string {
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -52,8 +53,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxClients bounds the clients the rate limiter tracks; 10,000 when 0.
 	MaxClients int
-	Now        func() time.Time // time.Now when nil
-	Logger     *slog.Logger     // slog.Default() when nil
+	// AppVersion (APP_VERSION) is reported by GET /version beside Build.
+	AppVersion string
+	// Admin, when set, mounts the admin routes (see AdminConfig).
+	Admin  *AdminConfig
+	Now    func() time.Time // time.Now when nil
+	Logger *slog.Logger     // slog.Default() when nil
 }
 
 // Server is the HTTP handler of dispatcher.
@@ -66,6 +71,8 @@ type Server struct {
 	trusted []netip.Prefix
 	maxBody int64
 	log     *slog.Logger
+	appVer  string
+	admin   *admin
 }
 
 // New builds a Server. It fails without an ingress (and so without a
@@ -88,6 +95,7 @@ func New(c Config) (*Server, error) {
 		trusted: c.TrustedProxies,
 		maxBody: c.MaxBodyBytes,
 		log:     c.Logger,
+		appVer:  c.AppVersion,
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -108,6 +116,16 @@ func New(c Config) (*Server, error) {
 	s.mux.HandleFunc("/webhooks/github", s.webhook)
 	s.mux.HandleFunc("/health", getOnly(s.health))
 	s.mux.HandleFunc("/version", getOnly(s.version))
+	if c.Admin != nil {
+		a, err := newAdmin(*c.Admin, c.Build, c.TrustedProxies, now, s.log)
+		if err != nil {
+			return nil, fmt.Errorf("http server: %w", err)
+		}
+		s.admin = a
+		for _, p := range []string{"/admin", "/admin/", "/metrics"} {
+			s.mux.Handle(p, a)
+		}
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "Not Found"})
 	})
@@ -116,6 +134,16 @@ func New(c Config) (*Server, error) {
 
 // Handle mounts another route (e.g. the admin API) on the server.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ListeningOn tells the server the address it serves on: with neither
+// ADMIN_TOKEN nor ADMIN_IP_ALLOWLIST set, admin is served on a loopback
+// address and refused (403) on any other, and the choice is logged. Until
+// it is called (and so always on AWS), admin without either is refused.
+func (s *Server) ListeningOn(addr net.Addr) {
+	if s.admin != nil {
+		s.admin.listeningOn(addr)
+	}
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -159,7 +187,7 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.build)
+	writeJSON(w, http.StatusOK, VersionBody{BuildInfo: s.build, AppVersion: s.appVer})
 }
 
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {

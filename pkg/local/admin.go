@@ -214,3 +214,39 @@ func (s *Store) Health(ctx context.Context) (facts.HealthReport, error) {
 	}
 	return facts.Health(in), nil
 }
+
+// FoldLag reports how far the projections are behind the recorded facts.
+func (s *Store) FoldLag(ctx context.Context) (facts.FoldLag, error) {
+	// FoldLag: folded synchronously until the background folder lands.
+	return facts.FoldLag{}, nil
+}
+
+// AdminView is the admin read side of a Store (it implements
+// httpapi.AdminReader): the Store's read models plus the depths of the
+// named work queues.
+type AdminView struct {
+	*Store
+	queues []string
+}
+
+// AdminView returns the admin read side of s over the named work queues
+// (e.g. "requests", "targets"), reported in that order.
+func (s *Store) AdminView(queues ...string) *AdminView {
+	return &AdminView{Store: s, queues: queues}
+}
+
+// Queues returns the depth of each work queue and of its dead-letter queue.
+func (v *AdminView) Queues(ctx context.Context) ([]facts.QueueDepth, error) {
+	out := make([]facts.QueueDepth, 0, len(v.queues))
+	for _, name := range v.queues {
+		st, err := v.Queue(name).Stats(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("queue depths: %w", err)
+		}
+		out = append(out, facts.QueueDepth{
+			Name: name, Visible: st.Visible, InFlight: st.NotVisible,
+			DeadLetters: st.DeadLetters, OldestVisibleAt: st.OldestVisible,
+		})
+	}
+	return out, nil
+}
