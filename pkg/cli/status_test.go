@@ -15,7 +15,6 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/httpapi"
 	"github.com/dispatcher-dev/dispatcher/pkg/local"
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
-	"github.com/dispatcher-dev/dispatcher/pkg/pipeline/pipelinetest"
 )
 
 // adminStore writes a store with one delivery: two targets queued, one
@@ -24,7 +23,7 @@ func adminStore(t *testing.T) (string, *local.Store) {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Second)
 	db := filepath.Join(t.TempDir(), "dispatcher.db")
-	store, err := local.Open(context.Background(), db, local.Options{})
+	store, err := local.Open(context.Background(), db, local.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +58,9 @@ func adminStore(t *testing.T) (string, *local.Store) {
 	if err := store.Publish(context.Background(), evs...); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := store.Fold(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if err := store.Queue("targets").DLQ().Enqueue(context.Background(), "", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +79,7 @@ func runAdminCLI(t *testing.T, env map[string]string, args ...string) (code int,
 // adminServer serves the admin API over store, protected by token.
 func adminServer(t *testing.T, store *local.Store, token string) string {
 	t.Helper()
-	in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte("s"), Requests: &pipelinetest.Queue{},
-		Replay: &pipelinetest.ReplayGuard{}, Facts: &pipelinetest.Facts{}})
+	in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte("s"), Apply: pipeline.PortApplier{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,6 +166,9 @@ func TestAdminNoSecretInAnyBody(t *testing.T) {
 	if err := e.store.Publish(context.Background(), leak); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.store.Fold(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	forbidden := []string{secret, adminToken, "MIIEowIBAAKCAQEAsecretkeymaterial", "PRIVATE KEY", "signature", "sha256="}
 	for _, p := range adminPaths {
 		code, b, h := e.get(t, p, withToken(adminToken))

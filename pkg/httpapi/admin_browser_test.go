@@ -101,8 +101,8 @@ func startServe(t *testing.T, extra map[string]string) (url string, l *app.Local
 	ctx, cancel := context.WithCancel(context.Background())
 	l, err = app.NewLocal(ctx, st, app.BuildInfo{Version: "v1.2.3-test", Commit: "abc", Date: "2026-01-01"},
 		slog.New(slog.NewJSONHandler(logs, nil)),
-		app.WithWorkerTimings(time.Millisecond, 10*time.Millisecond, 2*time.Second,
-			func(pipeline.Message, error) time.Duration { return time.Millisecond }),
+		app.WithWorkerTimings(10*time.Millisecond, 2*time.Second,
+			func(int, error) time.Duration { return time.Millisecond }),
 		app.WithGitHubOptions(ghapp.WithClock(noSleep{})))
 	if err != nil {
 		cancel()
@@ -238,6 +238,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		DeliveryID: "dlv-fail-0001", SourceRepo: "acme/api", SourceWorkflow: "ci.yml", SourceRunID: 5001, RunAttempt: 1,
 		TargetRepo: evil, TargetWorkflow: "x.yml", Reason: "target_repo_not_allowlisted", Detail: "<script>window.__xss=2</script>",
 	})); err != nil {
+		if _, err := store.Fold(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		t.Fatal(err)
 	}
 

@@ -93,12 +93,15 @@ const adminToken = "adm-token-0123456789abcdef"
 func newAdminEnv(t *testing.T, edit func(*httpapi.Config)) *adminEnv {
 	t.Helper()
 	ctx := context.Background()
-	store, err := local.Open(ctx, filepath.Join(t.TempDir(), "d.db"), local.Options{Clock: func() time.Time { return adminNow }})
+	store, err := local.Open(ctx, filepath.Join(t.TempDir(), "d.db"), local.Options{Clock: func() time.Time { return adminNow }, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	if err := store.Publish(ctx, script()...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Fold(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e := newAdminEnvOn(t, store.AdminView("requests", "targets"), store, edit)
@@ -113,8 +116,9 @@ func newAdminEnvOn(t *testing.T, rd httpapi.AdminReader, store *local.Store, edi
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	clock := pipelinetest.NewClock(adminNow)
-	in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte(secret), Requests: &pipelinetest.Queue{Now: clock.Now},
-		Replay: &pipelinetest.ReplayGuard{Now: clock.Now}, Facts: &pipelinetest.Facts{}, Now: clock.Now, Logger: log})
+	in, err := pipeline.NewIngress(pipeline.IngressConfig{Secret: []byte(secret), Apply: pipeline.PortApplier{
+		Queues: map[string]pipeline.Enqueuer{pipeline.QueueRequests: &pipelinetest.Queue{Now: clock.Now}},
+		Replay: &pipelinetest.ReplayGuard{Now: clock.Now}, Facts: &pipelinetest.Facts{}}, Now: clock.Now, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,6 +546,9 @@ func TestAdminMetricsEscapesLabels(t *testing.T) {
 	e := newAdminEnv(t, nil)
 	if err := e.store.Publish(context.Background(), facts.New(facts.TypeTriggerFailed, at(12, 11, 0),
 		facts.Data{DeliveryID: "q", SourceRepo: "acme/we\"ird\\repo\nx"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Fold(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	_, b, _ := e.get(t, "/metrics", nil)

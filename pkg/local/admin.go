@@ -215,12 +215,6 @@ func (s *Store) Health(ctx context.Context) (facts.HealthReport, error) {
 	return facts.Health(in), nil
 }
 
-// FoldLag reports how far the projections are behind the recorded facts.
-func (s *Store) FoldLag(ctx context.Context) (facts.FoldLag, error) {
-	// FoldLag: folded synchronously until the background folder lands.
-	return facts.FoldLag{}, nil
-}
-
 // AdminView is the admin read side of a Store (it implements
 // httpapi.AdminReader): the Store's read models plus the depths of the
 // named work queues.

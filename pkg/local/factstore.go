@@ -126,23 +126,19 @@ func (s *Store) RunFolder(ctx context.Context, interval time.Duration, logf func
 	}
 }
 
-// FoldLag is how far the projections are behind the event log.
-type FoldLag struct {
-	// Pending is the number of facts appended but not yet folded.
-	Pending int64 `json:"pending"`
-	// Oldest is when the oldest pending fact was recorded (zero when none).
-	Oldest time.Time `json:"oldest,omitzero"`
-}
-
-// FoldLag reports the facts not yet folded into the projections.
-func (s *Store) FoldLag(ctx context.Context) (FoldLag, error) {
-	var lag FoldLag
+// FoldLag reports the facts appended but not yet folded into the
+// projections (the background folder's lag): how many, and the age of the
+// oldest by the store's clock.
+func (s *Store) FoldLag(ctx context.Context) (facts.FoldLag, error) {
+	var lag facts.FoldLag
 	var oldest sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(recorded_at) FROM events WHERE seq > (SELECT seq FROM fold_state WHERE id = 1)`).Scan(&lag.Pending, &oldest)
 	if err != nil {
-		return FoldLag{}, fmt.Errorf("fold lag: %w", err)
+		return facts.FoldLag{}, fmt.Errorf("fold lag: %w", err)
 	}
-	lag.Oldest = nullTime(oldest)
+	if oldest.Valid {
+		lag.Oldest = max(s.now().Sub(fromNS(oldest.Int64)), 0)
+	}
 	return lag, nil
 }
 
