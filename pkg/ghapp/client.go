@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
-	ghv88 "github.com/google/go-github/v88/github"
 	"github.com/google/go-github/v89/github"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
@@ -243,7 +242,7 @@ func New(appID int64, privateKeyPEM []byte, opts ...Option) (*Client, error) {
 	}
 	// Every request, the App's and the installations' (tokens included),
 	// goes through this one chain.
-	chain := capTransport{next: countingTransport{tr, &c.stats}, max: MaxResponseBytes}
+	chain := tokenBodyTransport{next: capTransport{next: countingTransport{tr, &c.stats}, max: MaxResponseBytes}}
 	c.apps = ghinstallation.NewAppsTransportFromPrivateKey(chain, appID, key)
 	c.apps.BaseURL = strings.TrimSuffix(base.String(), "/")
 	c.apps.Client = &http.Client{Transport: chain, Timeout: c.hc.Timeout}
@@ -283,10 +282,8 @@ func (c *Client) newInstallationLocked(id int64) (*installation, error) {
 	tr := ghinstallation.NewFromAppsTransport(c.apps, id)
 	tr.BaseURL = c.apps.BaseURL
 	tr.Client = c.apps.Client
-	// Without options ghinstallation sends the body "null", which GitHub's
-	// description does not allow; "{}" asks for the installation's full
-	// permissions.
-	tr.InstallationTokenOptions = &ghv88.InstallationTokenOptions{}
+	// ghinstallation sends the body "null" without options; the chain's
+	// tokenBodyTransport sends "{}" instead (see there).
 	gh, err := c.newGitHub(tr)
 	if err != nil {
 		return nil, err
