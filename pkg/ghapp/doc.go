@@ -31,7 +31,7 @@
 // raised to at least a minute for a secondary limit without headers (as
 // GitHub asks). When the wait needed is longer than WithMaxWait, or longer
 // than the context's deadline allows, the call stops and returns a
-// transient *Error whose RetryAfter says when to come back, so a queue can
+// transient *Error whose Wait (RetryAfter()) says when to come back, so a queue can
 // redeliver later instead of a Lambda sleeping for minutes. 404, 422 and
 // other 4xx are permanent and keep GitHub's message. A 401 drops the cached
 // installation token and retries once.

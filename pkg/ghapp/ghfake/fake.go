@@ -103,6 +103,8 @@ type Dispatch struct {
 	Installation int64
 	// Body is the raw request body.
 	Body json.RawMessage
+	// At is when the fake applied it (its clock, WithClock).
+	At time.Time
 }
 
 // Issue is a recorded issue.
@@ -153,6 +155,7 @@ type Server struct {
 	violations       []string
 	rejectRunDetails bool
 	inFlight         map[int64]int
+	gates            []*Gate
 }
 
 var (
@@ -476,6 +479,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			s.write(w, r, &logEntry, message(400, "ghfake: "+err.Error()), 0)
 			return
 		}
+	}
+	for _, g := range s.gatesFor(r.Method + " " + p) {
+		g.pass(r.Context().Done())
 	}
 	f := s.takeFault(r.Method + " " + p)
 	if f != nil && f.Latency > 0 && !f.After {

@@ -312,6 +312,7 @@ func (s *Server) dispatch(repo *Repo, workflow string, body []byte, inst int64) 
 	s.dispatches = append(s.dispatches, Dispatch{
 		Repository: repo.FullName, Workflow: workflow, Ref: req.Ref, Inputs: req.Inputs,
 		RunDetails: details, RunID: run.ID, Installation: inst, Body: append(json.RawMessage(nil), body...),
+		At: run.CreatedAt,
 	})
 	if !details {
 		return answer{status: http.StatusNoContent}
