@@ -72,6 +72,16 @@ const inboundYAML = `inbound:
         accept_inputs: [sha]
 `
 
+// cdWorkflow is acme/deploy's and other/web's cd.yml: the inputs the
+// tests send are declared (the fake refuses undeclared ones with 422).
+const cdWorkflow = `on:
+  workflow_dispatch:
+    inputs:
+      sha: {}
+      environment: {}
+      call: {}
+`
+
 const outboundYAML = `outbound:
   - source:
       workflow: ci.yml
@@ -103,11 +113,11 @@ func setup(t testing.TB, fakeOpts []ghfake.Option, opts ...ghapp.Option) env {
 	}})
 	gh.AddRepo(ghfake.Repo{FullName: "acme/deploy", DefaultBranch: "trunk", Branches: []string{"release"}, Files: map[string]string{
 		".github/dispatching.yml":  inboundYAML,
-		".github/workflows/cd.yml": "on: workflow_dispatch\n",
+		".github/workflows/cd.yml": cdWorkflow,
 	}})
 	gh.AddRepo(ghfake.Repo{FullName: "other/web", Files: map[string]string{
 		"dispatching.yml":          inboundYAML,
-		".github/workflows/cd.yml": "on: workflow_dispatch\n",
+		".github/workflows/cd.yml": cdWorkflow,
 	}})
 	gh.AddInstallation(instAcme, "acme/api", "acme/deploy")
 	gh.AddInstallation(instOther, "other/web")
