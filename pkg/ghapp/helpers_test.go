@@ -125,7 +125,9 @@ func setup(t testing.TB, fakeOpts []ghfake.Option, opts ...ghapp.Option) env {
 		ghapp.WithBaseURL(gh.URL()),
 		ghapp.WithClock(clock),
 		ghapp.WithRand(maxRand{}),
-		ghapp.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}),
+		// Long enough for a busy machine (-race, 2 cores); tests that wait
+		// for a gate bound themselves with a context.
+		ghapp.WithHTTPClient(&http.Client{Timeout: time.Minute}),
 	}
 	c, err := ghapp.New(gh.AppID(), gh.PrivateKeyPEM(), append(base, opts...)...)
 	if err != nil {

@@ -76,11 +76,11 @@ func TestPacingBurst(t *testing.T) {
 	if m := maxInWindow(ds, window); m > budget {
 		t.Errorf("%d dispatches in one window, budget %d", m, budget)
 	}
-	// The budget is used, not wasted: the burst takes about
-	// (n-budget)/budget windows.
+	// Nothing is refused: the burst is spread over at least
+	// (n-budget)/budget windows instead.
 	span := ds[len(ds)-1].At.Sub(ds[0].At)
-	if min := time.Duration(n-budget) * window / budget; span < min || span > 2*min {
-		t.Errorf("burst spread over %s, want about %s", span, min)
+	if min := time.Duration(n-budget) * window / budget; span < min {
+		t.Errorf("burst spread over %s, want at least %s", span, min)
 	}
 	if v := e.gh.Violations(); len(v) != 0 {
 		t.Errorf("violations (concurrent POSTs?): %v", v)
@@ -88,8 +88,8 @@ func TestPacingBurst(t *testing.T) {
 
 	unpaced := setup(t, nil, ghapp.WithAppSlug("dispatcher-test"))
 	burst(t, unpaced.c, n)
-	if m := maxInWindow(unpaced.gh.Dispatches(), window); m != n {
-		t.Errorf("unpaced: %d in one window, want all %d (the check must be able to fail)", m, n)
+	if m := maxInWindow(unpaced.gh.Dispatches(), window); m <= budget {
+		t.Errorf("unpaced: %d in one window, want more than %d (the check must be able to fail)", m, budget)
 	}
 }
 
