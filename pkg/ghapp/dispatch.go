@@ -269,7 +269,7 @@ func (c *Client) findRuns(ctx context.Context, inst *installation, owner, name, 
 				q.Set("page", strconv.Itoa(page))
 			}
 			if ref != "" {
-				q.Set("branch", ref)
+				q.Set("branch", strings.TrimPrefix(ref, "refs/heads/"))
 			}
 			u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/runs?%s", url.PathEscape(owner), url.PathEscape(name), url.PathEscape(workflow), q.Encode())
 			req, err := in.gh.NewRequest(ctx, http.MethodGet, u, nil)

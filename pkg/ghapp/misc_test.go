@@ -242,3 +242,18 @@ func TestEnterpriseBaseURL(t *testing.T) {
 		t.Errorf("violations %v", v)
 	}
 }
+
+// TestFindDispatchedRunsFullRef: a ref given as refs/heads/NAME finds the
+// runs on NAME (GitHub's head_branch and branch filter use the name).
+func TestFindDispatchedRunsFullRef(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, nil)
+	since := e.clock.Now()
+	trunk := "trunk"
+	run := e.gh.AddRun(ghfake.Run{Repository: "acme/deploy", WorkflowPath: ".github/workflows/cd.yml", Event: "workflow_dispatch",
+		Actor: e.gh.AppSlug() + "[bot]", HeadBranch: &trunk, CreatedAt: since.Add(time.Second)})
+	runs, err := e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "refs/heads/trunk", since, nil)
+	if err != nil || len(runs) != 1 || runs[0].RunID != run.ID {
+		t.Fatalf("%+v %v, want run %d", runs, err, run.ID)
+	}
+}
