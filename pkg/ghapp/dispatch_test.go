@@ -445,3 +445,29 @@ func TestDispatch5xxDoesNotAdoptAnotherDispatchsRun(t *testing.T) {
 		t.Errorf("the second dispatch reports the first one's run %d", first.RunID)
 	}
 }
+
+// TestTokenSecondaryLimit: a secondary rate limit on the token request is
+// transient (retried after Retry-After), not a permanent 403; a plain 403
+// there stays permanent.
+func TestTokenSecondaryLimit(t *testing.T) {
+	tokens := "POST /app/installations/*/access_tokens"
+	e := setup(t, nil)
+	e.gh.Fail(tokens, ghfake.SecondaryLimit(3*time.Second))
+	if _, err := e.c.Dispatch(context.Background(), deployReq()); err != nil {
+		t.Fatalf("err = %v, want the token retried after the secondary limit", err)
+	}
+	if got := e.clock.Sleeps(); !equalDurations(got, []time.Duration{3 * time.Second}) {
+		t.Errorf("waits = %v, want [3s]", got)
+	}
+	e2 := setup(t, nil)
+	e2.gh.Fail(tokens, ghfake.SecondaryLimit(time.Second), ghfake.SecondaryLimit(time.Second), ghfake.SecondaryLimit(time.Second))
+	_, err := e2.c.Dispatch(context.Background(), deployReq())
+	if !ghapp.IsTransient(err) || !errors.Is(err, ghapp.ErrRateLimited) || !strings.Contains(err.Error(), "secondary rate limit") {
+		t.Errorf("err = %v, want a transient rate limit naming GitHub's message", err)
+	}
+	e3 := setup(t, nil)
+	e3.gh.Fail(tokens, ghfake.Fault{Status: 403, Message: "This installation has been suspended"})
+	if _, err := e3.c.Dispatch(context.Background(), deployReq()); !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "suspended") {
+		t.Errorf("err = %v, want permanent with GitHub's message", err)
+	}
+}

@@ -2,8 +2,10 @@ package ghapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
@@ -418,20 +420,42 @@ func classifyTokenError(err error) attempt {
 	var he *ghinstallation.HTTPError
 	if errors.As(err, &he) && he.Response != nil {
 		st := he.Response.StatusCode
+		var msg string
 		if he.Response.Body != nil {
+			// ghinstallation leaves the error answer's body unread.
+			var body struct {
+				Message string `json:"message"`
+			}
+			if b, rerr := io.ReadAll(io.LimitReader(he.Response.Body, 64<<10)); rerr == nil {
+				_ = json.Unmarshal(b, &body)
+				msg = body.Message
+			}
 			he.Response.Body.Close()
 		}
 		a := attempt{status: st, message: "could not create an installation token: " + http.StatusText(st), kind: KindPermanent}
+		if msg != "" {
+			a.message = "could not create an installation token: " + msg
+		}
+		retryAfter, hasRetryAfter := parseRetryAfter(he.Response.Header.Get("Retry-After"))
 		switch {
 		case st == 404:
 			a.err = ErrNoInstallation
-		case st == 429 || (st >= 500 && st != 501):
-			a.kind, a.retry = KindTransient, true
-			if ra, ok := parseRetryAfter(he.Response.Header.Get("Retry-After")); ok {
-				a.wait = ra
-			}
 		case st == 403 && he.Response.Header.Get("X-RateLimit-Remaining") == "0":
 			a.kind, a.retry, a.rateLimited, a.wait = KindTransient, true, true, untilReset(he.Response)
+		case st == 403 && (hasRetryAfter || isSecondaryLimit(nil, msg)):
+			// A secondary rate limit on the token request itself.
+			a.kind, a.retry, a.rateLimited = KindTransient, true, true
+			if hasRetryAfter {
+				a.wait = retryAfter
+			} else {
+				a.minWait = secondaryMinWait
+			}
+		case st == 429 || (st >= 500 && st != 501):
+			a.kind, a.retry = KindTransient, true
+			a.rateLimited = st == 429
+			if hasRetryAfter {
+				a.wait = retryAfter
+			}
 		}
 		return a
 	}
