@@ -385,3 +385,29 @@ func TestLookupConfigClassification(t *testing.T) {
 		}
 	})
 }
+
+// TestReadConfigsWarmWithTTL: with CONFIG_CACHE_TTL, a warm delivery (the
+// source and its three targets) makes no request at all.
+func TestReadConfigsWarmWithTTL(t *testing.T) {
+	e := fanOutSetup(t, ghapp.WithConfigCacheTTL(time.Minute))
+	ctx := withTimeout(t)
+	if _, _, err := e.c.ReadConfigs(ctx, instAcme, "acme/api", targetsOf); err != nil {
+		t.Fatal(err)
+	}
+	e.gh.ResetRequests()
+	src, targets, err := e.c.ReadConfigs(ctx, instAcme, "acme/api", targetsOf)
+	if err != nil || src.Status != plan.ConfigFound {
+		t.Fatalf("%+v %v", src, err)
+	}
+	for _, r := range targetsOf(src) {
+		if res := targets.Lookup(ctx, r); res.Status != plan.ConfigFound {
+			t.Errorf("%s: %+v", r, res)
+		}
+	}
+	if reqs := e.gh.Requests(); len(reqs) != 0 {
+		t.Errorf("warm delivery within the TTL made %d requests: %+v", len(reqs), reqs)
+	}
+	if hits := e.c.Stats().ConfigCacheHits; hits != 4 {
+		t.Errorf("%d cache hits, want 4", hits)
+	}
+}
