@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
-	ghv88 "github.com/google/go-github/v88/github"
 	"github.com/google/go-github/v89/github"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
 )
@@ -40,7 +40,17 @@ const (
 	DefaultInstallationTTL = 10 * time.Minute
 	DefaultNegativeTTL     = time.Minute
 	DefaultRequestTimeout  = 30 * time.Second
+	// DefaultConfigReadConcurrency bounds the config reads of a Client in
+	// flight at once (GitHub allows 100 concurrent requests in all).
+	DefaultConfigReadConcurrency = 16
+	// DefaultWritesPerMinute is GITHUB_WRITES_PER_MINUTE's default: GitHub's
+	// secondary limit for content-creating requests.
+	DefaultWritesPerMinute = 80
 )
+
+// flightTimeout bounds a shared config read, which outlives the caller
+// that started it.
+const flightTimeout = 2 * time.Minute
 
 type options struct {
 	baseURL         string
@@ -55,6 +65,10 @@ type options struct {
 	negativeTTL     time.Duration
 	appSlug         string
 	userAgent       string
+	configTTL       time.Duration
+	readConcurrency int
+	flightTimeout   time.Duration
+	pacer           Pacer
 }
 
 // Option configures a Client.
@@ -94,7 +108,7 @@ func WithMaxDelay(d time.Duration) Option { return func(o *options) { o.maxDelay
 
 // WithMaxWait is the longest single wait the client sleeps in-process
 // (server-directed waits included). A longer wait ends the call with a
-// transient error carrying RetryAfter. Default 1 minute.
+// transient error carrying Wait. Default 1 minute.
 func WithMaxWait(d time.Duration) Option { return func(o *options) { o.maxWait = max(d, 0) } }
 
 // WithInstallationTTL sets how long a repository's installation id is
@@ -119,6 +133,47 @@ func WithAppSlug(slug string) Option { return func(o *options) { o.appSlug = slu
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
 
+// WithConfigCacheTTL sets CONFIG_CACHE_TTL: for d after a repository's
+// dispatching.yml was read or revalidated, a lookup returns the cached
+// result without a request. 0 (the default) revalidates on every lookup
+// (ETag; a 304 is free against the primary rate limit). Only decisions are
+// cached (found, missing, invalid), never a failure. EvictConfig drops a
+// repository's entry at once.
+func WithConfigCacheTTL(d time.Duration) Option {
+	return func(o *options) { o.configTTL = max(d, 0) }
+}
+
+// WithConfigReadConcurrency bounds how many config reads the Client runs
+// at once (ReadConfigs, and lookups of different repositories); n ≤ 0
+// means unbounded. Default DefaultConfigReadConcurrency.
+func WithConfigReadConcurrency(n int) Option {
+	return func(o *options) { o.readConcurrency = n }
+}
+
+// WithWritesPerMinute sets GITHUB_WRITES_PER_MINUTE: the content-creating
+// requests (dispatches, issues) of each installation are sent one at a
+// time and at most n in any minute (NewRatePacer); a burst waits its turn
+// instead of drawing secondary-rate-limit 403s. 0 sends them unpaced (still
+// one at a time). Without this option (or WithPacer) a Client is unpaced:
+// the caller passes GITHUB_WRITES_PER_MINUTE, whose default is
+// DefaultWritesPerMinute.
+func WithWritesPerMinute(n int) Option {
+	return func(o *options) { o.pacer = pacerOrNil(NewRatePacer(n, time.Minute)) }
+}
+
+// WithPacer sets the pacer of content-creating requests (nil: unpaced),
+// e.g. NewRatePacer with a short window in tests. The waits it asks for are
+// slept with the Client's clock.
+func WithPacer(p Pacer) Option { return func(o *options) { o.pacer = p } }
+
+// pacerOrNil keeps a nil *RatePacer from becoming a non-nil Pacer.
+func pacerOrNil(p *RatePacer) Pacer {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
 // Client is the GitHub adapter. Build it with New.
 type Client struct {
 	opts  options
@@ -128,14 +183,24 @@ type Client struct {
 	host  string
 	appID int64
 	apps  *ghinstallation.AppsTransport
-	app   *github.Client // authenticated as the App (JWT)
-	hc    *http.Client   // the shared base client
+	// newApps returns a new App (JWT) transport over the request chain.
+	newApps func() *ghinstallation.AppsTransport
+	app     *github.Client // authenticated as the App (JWT)
+	hc      *http.Client   // the shared base client
 
 	mu        sync.Mutex
 	installs  map[int64]*installation
 	mutations map[int64]chan struct{}
 	repoInst  map[string]repoInstallation
 	contents  map[string]*contentEntry
+	configs   map[string]cachedConfig
+	configGen map[string]uint64 // bumped by EvictConfig
+
+	flights singleflight.Group // one config read in flight per repository
+	// flightJoined, set by tests only, is called once a lookup has joined
+	// (or started) the read in flight for its repository.
+	flightJoined func(key string)
+	readSem      chan struct{} // bounds concurrent config reads; nil = unbounded
 
 	// attributed are the runs earlier Dispatch calls got as their result
 	// (run id -> when), so that the run search inside Dispatch never takes
@@ -195,6 +260,8 @@ func New(appID int64, privateKeyPEM []byte, opts ...Option) (*Client, error) {
 		installationTTL: DefaultInstallationTTL,
 		negativeTTL:     DefaultNegativeTTL,
 		userAgent:       "dispatcher",
+		readConcurrency: DefaultConfigReadConcurrency,
+		flightTimeout:   flightTimeout,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -219,7 +286,12 @@ func New(appID int64, privateKeyPEM []byte, opts ...Option) (*Client, error) {
 		mutations:  map[int64]chan struct{}{},
 		repoInst:   map[string]repoInstallation{},
 		contents:   map[string]*contentEntry{},
+		configs:    map[string]cachedConfig{},
+		configGen:  map[string]uint64{},
 		attributed: map[int64]time.Time{},
+	}
+	if o.readConcurrency > 0 {
+		c.readSem = make(chan struct{}, o.readConcurrency)
 	}
 	if c.clock == nil {
 		c.clock = realClock{}
@@ -243,10 +315,14 @@ func New(appID int64, privateKeyPEM []byte, opts ...Option) (*Client, error) {
 	}
 	// Every request, the App's and the installations' (tokens included),
 	// goes through this one chain.
-	chain := capTransport{next: countingTransport{tr, &c.stats}, max: MaxResponseBytes}
-	c.apps = ghinstallation.NewAppsTransportFromPrivateKey(chain, appID, key)
-	c.apps.BaseURL = strings.TrimSuffix(base.String(), "/")
-	c.apps.Client = &http.Client{Transport: chain, Timeout: c.hc.Timeout}
+	chain := tokenBodyTransport{next: capTransport{next: countingTransport{tr, &c.stats}, max: MaxResponseBytes}}
+	c.newApps = func() *ghinstallation.AppsTransport {
+		a := ghinstallation.NewAppsTransportFromPrivateKey(chain, appID, key)
+		a.BaseURL = strings.TrimSuffix(base.String(), "/")
+		a.Client = &http.Client{Transport: chain, Timeout: c.hc.Timeout}
+		return a
+	}
+	c.apps = c.newApps()
 	c.app, err = c.newGitHub(c.apps)
 	if err != nil {
 		return nil, err
@@ -280,13 +356,15 @@ func (c *Client) installationByID(id int64) (*installation, error) {
 }
 
 func (c *Client) newInstallationLocked(id int64) (*installation, error) {
-	tr := ghinstallation.NewFromAppsTransport(c.apps, id)
-	tr.BaseURL = c.apps.BaseURL
-	tr.Client = c.apps.Client
-	// Without options ghinstallation sends the body "null", which GitHub's
-	// description does not allow; "{}" asks for the installation's full
-	// permissions.
-	tr.InstallationTokenOptions = &ghv88.InstallationTokenOptions{}
+	// Each installation gets its own AppsTransport: ghinstallation writes
+	// the one it was built from while minting a token (under the
+	// installation's lock only), so sharing it races.
+	apps := c.newApps()
+	tr := ghinstallation.NewFromAppsTransport(apps, id)
+	tr.BaseURL = apps.BaseURL
+	tr.Client = apps.Client
+	// ghinstallation sends the body "null" without options; the chain's
+	// tokenBodyTransport sends "{}" instead (see there).
 	gh, err := c.newGitHub(tr)
 	if err != nil {
 		return nil, err
@@ -333,11 +411,14 @@ func repoKey(repository string) string { return strings.ToLower(repository) }
 // installationFor resolves the installation of repository: the cache,
 // else GET /repos/{owner}/{repo}/installation as the App. fallback (the
 // caller's installation id, 0 for none) is used only when the lookup
-// fails transiently.
-func (c *Client) installationFor(ctx context.Context, repository string, fallback int64) (*installation, error) {
+// fails transiently; viaFallback is then that transient error, and a 403
+// or 404 through the fallback installation must be reported as transient
+// (call.viaFallback), since the repository's own installation may see
+// what the fallback cannot.
+func (c *Client) installationFor(ctx context.Context, repository string, fallback int64) (inst *installation, viaFallback error, err error) {
 	owner, name, err := splitRepo(repository)
 	if err != nil {
-		return nil, &Error{Op: "find the installation of " + repository, Kind: KindPermanent, Err: err}
+		return nil, nil, &Error{Op: "find the installation of " + repository, Kind: KindPermanent, Err: err}
 	}
 	key := repoKey(repository)
 	now := c.clock.Now()
@@ -345,9 +426,10 @@ func (c *Client) installationFor(ctx context.Context, repository string, fallbac
 	ri, ok := c.repoInst[key]
 	c.mu.Unlock()
 	if ok && now.Before(ri.expires) {
-		return c.installationByID(ri.id)
+		in, err := c.installationByID(ri.id)
+		return in, nil, err
 	}
-	var inst *github.Installation
+	var gi *github.Installation
 	op := "find the GitHub App installation of " + repository
 	_, err = c.run(ctx, call{op: op, send: func(ctx context.Context, _ *installation) (*github.Response, error) {
 		u := fmt.Sprintf("repos/%s/%s/installation", url.PathEscape(owner), url.PathEscape(name))
@@ -355,27 +437,29 @@ func (c *Client) installationFor(ctx context.Context, repository string, fallbac
 		if err != nil {
 			return nil, err
 		}
-		return c.app.Do(req, &inst)
+		return c.app.Do(req, &gi)
 	}})
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {
 			e.Err = ErrNoInstallation // Is(ErrNotFound) holds through the 404 status
 			e.Message = "the GitHub App is not installed on " + repository + " (or the repository does not exist)"
-			return nil, e
+			return nil, nil, e
 		}
 		if fallback != 0 && IsTransient(err) {
-			return c.installationByID(fallback)
+			in, ferr := c.installationByID(fallback)
+			return in, err, ferr
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	if inst.GetID() == 0 {
-		return nil, &Error{Op: op, Kind: KindPermanent, Err: errors.New("GitHub returned an installation without id")}
+	if gi.GetID() == 0 {
+		return nil, nil, &Error{Op: op, Kind: KindPermanent, Err: errors.New("GitHub returned an installation without id")}
 	}
 	c.mu.Lock()
-	c.repoInst[key] = repoInstallation{id: inst.GetID(), expires: now.Add(c.opts.installationTTL)}
+	c.repoInst[key] = repoInstallation{id: gi.GetID(), expires: now.Add(c.opts.installationTTL)}
 	c.mu.Unlock()
-	return c.installationByID(inst.GetID())
+	in, err := c.installationByID(gi.GetID())
+	return in, nil, err
 }
 
 // botLoginFor returns "<slug>[bot]", the actor of runs the App dispatches.
@@ -419,15 +503,19 @@ type Stats struct {
 	NotModified int64
 	// TokenRequests counts installation tokens minted.
 	TokenRequests int64
+	// ConfigCacheHits counts config lookups answered from the cache
+	// without a request (within WithConfigCacheTTL).
+	ConfigCacheHits int64
 }
 
 type stats struct {
-	requests, notModified, tokens atomic.Int64
+	requests, notModified, tokens, cacheHits atomic.Int64
 }
 
 // Stats returns the request counters.
 func (c *Client) Stats() Stats {
-	return Stats{Requests: c.stats.requests.Load(), NotModified: c.stats.notModified.Load(), TokenRequests: c.stats.tokens.Load()}
+	return Stats{Requests: c.stats.requests.Load(), NotModified: c.stats.notModified.Load(),
+		TokenRequests: c.stats.tokens.Load(), ConfigCacheHits: c.stats.cacheHits.Load()}
 }
 
 type countingTransport struct {

@@ -49,11 +49,11 @@ func TestConfigLookup(t *testing.T) {
 			prepare: func(gh *ghfake.Server) {
 				gh.Fail("GET /repos/acme/deploy/contents/dispatching.yml", ghfake.Fault{Status: 403, Message: "Resource not accessible by integration"})
 			}},
-		{name: "5xx storm is unreadable and transient", repo: "acme/deploy", status: plan.ConfigUnreadable, problem: "[transient, 3 attempts]",
+		{name: "5xx storm is unreadable (transient)", repo: "acme/deploy", status: plan.ConfigUnreadable, problem: "[transient, 3 attempts]",
 			prepare: func(gh *ghfake.Server) {
 				gh.Fail("GET /repos/acme/deploy/contents/dispatching.yml", ghfake.Status(502), ghfake.Status(503), ghfake.Status(500))
 			}},
-		{name: "network errors are unreadable and transient", repo: "acme/deploy", status: plan.ConfigUnreadable, problem: "transient",
+		{name: "network errors are unreadable (transient)", repo: "acme/deploy", status: plan.ConfigUnreadable, problem: "transient",
 			prepare: func(gh *ghfake.Server) {
 				// net/http itself retries an idempotent request once on a
 				// reused connection, so queue plenty.
@@ -200,7 +200,8 @@ func TestInstallationCache(t *testing.T) {
 }
 
 // TestInstallationFallback: when the lookup fails transiently the given
-// installation is used (not cached); a 404 never falls back.
+// installation is used (not cached); what it cannot see is not taken as
+// an answer (unavailable, not missing); a 404 never falls back.
 func TestInstallationFallback(t *testing.T) {
 	requireParser(t)
 	ctx := context.Background()
@@ -210,8 +211,14 @@ func TestInstallationFallback(t *testing.T) {
 		t.Fatalf("with fallback: %+v", got)
 	}
 	e.gh.Fail("GET /repos/acme/deploy/installation", ghfake.Status(502), ghfake.Status(502), ghfake.Status(502))
-	if got := e.c.Configs(0).Lookup(ctx, "acme/deploy"); got.Status != plan.ConfigUnreadable || !strings.Contains(got.Problem, "502") {
+	if got := e.c.LookupConfig(ctx, 0, "acme/deploy"); got.Status != plan.ConfigUnavailable || !strings.Contains(got.Problem, "502") {
 		t.Fatalf("without fallback: %+v", got)
+	}
+	// other/web is in installation 22: through 11 the fake answers 404,
+	// which says nothing about other/web's dispatching.yml.
+	e.gh.Fail("GET /repos/other/web/installation", ghfake.Status(502), ghfake.Status(502), ghfake.Status(502))
+	if got := e.c.LookupConfig(ctx, instAcme, "other/web"); got.Status != plan.ConfigUnavailable || !strings.Contains(got.Problem, "fallback installation") {
+		t.Fatalf("through a fallback that cannot see the repository: %+v", got)
 	}
 	if got := e.c.Configs(instAcme).Lookup(ctx, "stranger/repo"); got.Status != plan.ConfigUnreadable {
 		t.Fatalf("404 must not fall back: %+v", got)

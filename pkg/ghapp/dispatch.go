@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,10 +31,20 @@ type dispatchBody struct {
 // Dispatch creates a workflow_dispatch event for req.Workflow (the file
 // name) in req.Repository on req.Ref, through the repository's own
 // installation (req.InstallationID is the fallback). It asks for the run
-// details, so RunID/RunURL/HTMLURL are set when the server returns them.
-// Transient failures are retried (see the package documentation); the
-// error is an *Error: Permanent() for 404/422/..., Ambiguous() when the
-// POST may have been applied and the run could not be found.
+// details, so RunID/RunURL/HTMLURL are set when the server returns them:
+// the run id of the response is the only one Dispatch ever reports; it
+// never takes a run found by searching for its own.
+//
+// The POSTs of one installation are sent one at a time and paced
+// (WithWritesPerMinute). Transient failures are retried (see the package
+// documentation); the error is an *Error: Permanent() for 404/422/...,
+// Transient() when the POST certainly did not reach GitHub (ErrPaced
+// included), Ambiguous() when it may have been applied: the connection
+// failed after the request was written, or a 5xx answered a POST while a
+// run that could be its own appeared (Candidates lists them). After an
+// ambiguous error the caller keeps its claim in progress and resolves it
+// with FindDispatchedRuns before dispatching again. A 2xx whose body was
+// lost is a success with RunID 0.
 func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
 	op := fmt.Sprintf("dispatch %q on %q in %s", req.Workflow, req.Ref, req.Repository)
 	owner, name, err := splitRepo(req.Repository)
@@ -45,7 +57,7 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 	if req.Ref == "" {
 		return pipeline.DispatchResult{}, &Error{Op: op, Kind: KindPermanent, Err: errors.New("ref is empty")}
 	}
-	inst, err := c.installationFor(ctx, req.Repository, req.InstallationID)
+	inst, viaFallback, err := c.installationFor(ctx, req.Repository, req.InstallationID)
 	if err != nil {
 		return pipeline.DispatchResult{}, err
 	}
@@ -60,46 +72,41 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 		if withDetails {
 			body.ReturnRunDetails = github.Ptr(true)
 		}
-		var (
-			details  *github.WorkflowDispatchRunDetails
-			found    *pipeline.DispatchResult
-			bodyLost bool
-		)
-		applied := func(ctx context.Context) bool {
-			res, ok := c.resolveAmbiguous(ctx, inst, owner, name, req, started)
-			if ok {
-				found = &res
+		var details *github.WorkflowDispatchRunDetails
+		// After a 5xx, a run that appeared since the call started may be
+		// this POST's (a gateway error can hide an applied request): then
+		// neither retry (it could dispatch twice) nor guess.
+		mayHaveApplied := func(ctx context.Context, last *Error) error {
+			if ctx.Err() != nil {
+				return nil
 			}
-			return ok
+			runs, err := c.findRuns(ctx, inst, owner, name, req.Workflow, req.Ref, started.Add(-findSkew), c.isAttributed)
+			if err != nil || len(runs) == 0 {
+				return nil
+			}
+			last.Kind = KindAmbiguous
+			last.Err = joinErr(ErrAmbiguous, last.Err)
+			last.Candidates = runs
+			return last
 		}
-		n, err := c.run(ctx, call{op: op, mutating: true, inst: inst, applied: applied, send: func(ctx context.Context, in *installation) (*github.Response, error) {
+		n, err := c.run(ctx, call{op: op, mutating: true, inst: inst, viaFallback: viaFallback, mayHaveApplied: mayHaveApplied, send: func(ctx context.Context, in *installation) (*github.Response, error) {
 			u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/dispatches", url.PathEscape(owner), url.PathEscape(name), url.PathEscape(req.Workflow))
 			hr, err := in.gh.NewRequest(ctx, http.MethodPost, u, body)
 			if err != nil {
 				return nil, err
 			}
-			details, bodyLost = nil, false
+			details = nil
 			resp, err := in.gh.Do(hr, &details)
 			if err != nil && resp != nil && resp.Response != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 				// The status arrived, so GitHub applied the dispatch; only
 				// the body (the run details) was lost. Never an error: a
 				// failure would let the caller dispatch again.
-				details, bodyLost = nil, true
+				details = nil
 				return resp, nil
 			}
 			return resp, err
 		}})
 		total += n
-		if err == nil && bodyLost && found == nil {
-			if res, ok := c.resolveAmbiguous(ctx, inst, owner, name, req, started); ok {
-				found = &res
-			}
-		}
-		if err == nil && found != nil {
-			found.Attempts = total
-			c.attribute(found.RunID)
-			return *found, nil
-		}
 		if err == nil {
 			c.attribute(details.GetWorkflowRunID())
 			return pipeline.DispatchResult{
@@ -120,13 +127,6 @@ func (c *Client) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pi
 		}
 		if errors.As(err, &e) {
 			e.Attempts = total
-			if e.Kind == KindAmbiguous {
-				if res, found := c.resolveAmbiguous(ctx, inst, owner, name, req, started); found {
-					res.Attempts = total
-					c.attribute(res.RunID)
-					return res, nil
-				}
-			}
 		}
 		return pipeline.DispatchResult{}, err
 	}
@@ -139,18 +139,6 @@ func rejectsRunDetails(e *Error) bool {
 		strings.Contains(e.Message, "return_run_details")
 }
 
-// resolveAmbiguous looks for the run an ambiguous POST may have created.
-func (c *Client) resolveAmbiguous(ctx context.Context, inst *installation, owner, name string, req pipeline.DispatchRequest, started time.Time) (pipeline.DispatchResult, bool) {
-	if ctx.Err() != nil {
-		return pipeline.DispatchResult{}, false
-	}
-	res, found, err := c.findRun(ctx, inst, owner, name, req.Workflow, req.Ref, started.Add(-findSkew), c.isAttributed)
-	if err != nil || !found {
-		return pipeline.DispatchResult{}, false
-	}
-	return res, true
-}
-
 // checkWorkflow accepts a workflow file name (the workflow_id of the API).
 func checkWorkflow(w string) error {
 	if w == "" || strings.ContainsAny(w, "/?#\\") || w == "." || w == ".." {
@@ -159,25 +147,70 @@ func checkWorkflow(w string) error {
 	return nil
 }
 
-// FindDispatchedRun returns the newest workflow_dispatch run of workflow in
-// repository created at or after since by this App (actor or triggering
-// actor "<slug>[bot]"). It reads one page of up to 100 runs. When several
-// dispatches of the same workflow by the App happened since, the newest
-// wins: callers pass the time their claim was taken, which keeps the
-// window small.
-func (c *Client) FindDispatchedRun(ctx context.Context, installationID int64, repository, workflow string, since time.Time) (pipeline.DispatchResult, bool, error) {
+// ErrSeveralRuns: more than one run fits a search for the run of one
+// dispatch, so the search cannot tell which is its own.
+var ErrSeveralRuns = errors.New("several runs fit; not guessing which one is this dispatch's")
+
+// FindDispatchedRuns returns every run that may be the one a dispatch of
+// workflow in repository created at or after since: the workflow_dispatch
+// runs of that workflow created by this App (actor or triggering actor
+// "<slug>[bot]") since then, on ref when ref is not "", except the run ids
+// in exclude (the runs other dispatches already recorded). Newest first; up
+// to 1,000 runs (10 pages). An error is an *Error: Transient() when GitHub
+// could not answer (retry later), Permanent() otherwise (e.g. the workflow
+// does not exist).
+//
+// The caller decides: exactly one candidate while no other dispatch of the
+// same workflow is in flight is its run; several, or one while another
+// dispatch is in flight, cannot be told apart and must not be guessed. A
+// run id GitHub returned for a dispatch (DispatchResult.RunID) always wins
+// over a search.
+func (c *Client) FindDispatchedRuns(ctx context.Context, installationID int64, repository, workflow, ref string, since time.Time, exclude []int64) ([]pipeline.DispatchResult, error) {
 	owner, name, err := splitRepo(repository)
 	if err != nil {
-		return pipeline.DispatchResult{}, false, &Error{Op: "find dispatched runs", Kind: KindPermanent, Err: err}
+		return nil, &Error{Op: "find dispatched runs", Kind: KindPermanent, Err: err}
 	}
 	if err := checkWorkflow(workflow); err != nil {
-		return pipeline.DispatchResult{}, false, &Error{Op: "find dispatched runs", Kind: KindPermanent, Err: err}
+		return nil, &Error{Op: "find dispatched runs", Kind: KindPermanent, Err: err}
 	}
-	inst, err := c.installationFor(ctx, repository, installationID)
+	inst, viaFallback, err := c.installationFor(ctx, repository, installationID)
 	if err != nil {
-		return pipeline.DispatchResult{}, false, err
+		return nil, err
 	}
-	return c.findRun(ctx, inst, owner, name, workflow, "", since, nil)
+	skip := func(id int64) bool { return slices.Contains(exclude, id) }
+	runs, err := c.findRuns(ctx, inst, owner, name, workflow, ref, since, skip)
+	if err != nil && viaFallback != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Kind == KindPermanent {
+			e.Kind = KindTransient
+			e.Err = joinErr(e.Err, viaFallback)
+		}
+	}
+	return runs, err
+}
+
+// FindDispatchedRun looks for the run of an ambiguous dispatch of workflow
+// in repository since since (pipeline.GitHub): no candidate is not found;
+// exactly one is found; several is an ambiguous *Error matching
+// ErrSeveralRuns whose Candidates lists them, so that a run is never
+// guessed. Prefer FindDispatchedRuns, which also takes the ref and the run
+// ids to exclude.
+func (c *Client) FindDispatchedRun(ctx context.Context, installationID int64, repository, workflow string, since time.Time) (pipeline.DispatchResult, bool, error) {
+	runs, err := c.FindDispatchedRuns(ctx, installationID, repository, workflow, "", since, nil)
+	switch {
+	case err != nil:
+		return pipeline.DispatchResult{}, false, err
+	case len(runs) == 0:
+		return pipeline.DispatchResult{}, false, nil
+	case len(runs) == 1:
+		return runs[0], true, nil
+	}
+	return pipeline.DispatchResult{}, false, &Error{
+		Op:         fmt.Sprintf("find the run of %q dispatched in %s since %s", workflow, repository, since.UTC().Format(time.RFC3339)),
+		Kind:       KindAmbiguous,
+		Err:        ErrSeveralRuns,
+		Candidates: runs,
+	}
 }
 
 // attributedTTL bounds how long a run stays attributed: far longer than
@@ -211,56 +244,85 @@ func (c *Client) isAttributed(id int64) bool {
 	return ok
 }
 
-// findRun returns the newest workflow_dispatch run of workflow created by
-// the App since since (on ref when set), skipping the runs skip reports.
-func (c *Client) findRun(ctx context.Context, inst *installation, owner, name, workflow, ref string, since time.Time, skip func(int64) bool) (pipeline.DispatchResult, bool, error) {
+// maxRunPages bounds a run search (100 runs a page).
+const maxRunPages = 10
+
+// findRuns returns the workflow_dispatch runs of workflow created by the
+// App since since (on ref when set), newest first, skipping the runs skip
+// reports.
+func (c *Client) findRuns(ctx context.Context, inst *installation, owner, name, workflow, ref string, since time.Time, skip func(int64) bool) ([]pipeline.DispatchResult, error) {
 	bot, err := c.botLoginFor(ctx)
 	if err != nil {
-		return pipeline.DispatchResult{}, false, err
+		return nil, err
 	}
 	since = since.UTC().Truncate(time.Second)
-	var runs *github.WorkflowRuns
+	var fits []*github.WorkflowRun
 	op := fmt.Sprintf("list runs of %q in %s/%s", workflow, owner, name)
-	_, err = c.run(ctx, call{op: op, inst: inst, send: func(ctx context.Context, in *installation) (*github.Response, error) {
-		q := url.Values{}
-		q.Set("event", "workflow_dispatch")
-		q.Set("created", ">="+since.Format(time.RFC3339))
-		q.Set("per_page", "100")
-		if ref != "" {
-			q.Set("branch", ref)
-		}
-		u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/runs?%s", url.PathEscape(owner), url.PathEscape(name), url.PathEscape(workflow), q.Encode())
-		req, err := in.gh.NewRequest(ctx, http.MethodGet, u, nil)
+	for page := 1; page <= maxRunPages; page++ {
+		var runs *github.WorkflowRuns
+		_, err = c.run(ctx, call{op: op, inst: inst, send: func(ctx context.Context, in *installation) (*github.Response, error) {
+			q := url.Values{}
+			q.Set("event", "workflow_dispatch")
+			q.Set("created", ">="+since.Format(time.RFC3339))
+			q.Set("per_page", "100")
+			if page > 1 {
+				q.Set("page", strconv.Itoa(page))
+			}
+			if ref != "" {
+				q.Set("branch", strings.TrimPrefix(ref, "refs/heads/"))
+			}
+			u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/runs?%s", url.PathEscape(owner), url.PathEscape(name), url.PathEscape(workflow), q.Encode())
+			req, err := in.gh.NewRequest(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				return nil, err
+			}
+			runs = nil
+			return in.gh.Do(req, &runs)
+		}})
 		if err != nil {
 			return nil, err
 		}
-		runs = nil
-		return in.gh.Do(req, &runs)
-	}})
-	if err != nil {
-		return pipeline.DispatchResult{}, false, err
-	}
-	var best *github.WorkflowRun
-	for _, r := range runs.WorkflowRuns {
-		if r.GetEvent() != "workflow_dispatch" || r.GetCreatedAt().Before(since) {
-			continue
+		for _, r := range runs.WorkflowRuns {
+			if r.GetEvent() != "workflow_dispatch" || r.GetCreatedAt().Before(since) {
+				continue
+			}
+			if !strings.EqualFold(r.GetActor().GetLogin(), bot) && !strings.EqualFold(r.GetTriggeringActor().GetLogin(), bot) {
+				continue
+			}
+			if ref != "" && r.GetHeadBranch() != strings.TrimPrefix(ref, "refs/heads/") {
+				continue
+			}
+			if skip != nil && skip(r.GetID()) {
+				continue
+			}
+			if slices.ContainsFunc(fits, func(f *github.WorkflowRun) bool { return f.GetID() == r.GetID() }) {
+				continue // a run listed on two pages while the list moved
+			}
+			fits = append(fits, r)
 		}
-		if !strings.EqualFold(r.GetActor().GetLogin(), bot) && !strings.EqualFold(r.GetTriggeringActor().GetLogin(), bot) {
-			continue
-		}
-		if ref != "" && r.GetHeadBranch() != ref {
-			continue
-		}
-		if skip != nil && skip(r.GetID()) {
-			continue
-		}
-		if best == nil || r.GetCreatedAt().After(best.GetCreatedAt().Time) ||
-			(r.GetCreatedAt().Time.Equal(best.GetCreatedAt().Time) && r.GetID() > best.GetID()) {
-			best = r
+		if len(runs.WorkflowRuns) < 100 || page*100 >= runs.GetTotalCount() {
+			break
 		}
 	}
-	if best == nil {
-		return pipeline.DispatchResult{}, false, nil
+	slices.SortStableFunc(fits, func(a, b *github.WorkflowRun) int {
+		if c := b.GetCreatedAt().Time.Compare(a.GetCreatedAt().Time); c != 0 {
+			return c
+		}
+		return cmpInt64(b.GetID(), a.GetID())
+	})
+	out := make([]pipeline.DispatchResult, 0, len(fits))
+	for _, r := range fits {
+		out = append(out, pipeline.DispatchResult{RunID: r.GetID(), RunURL: r.GetURL(), HTMLURL: r.GetHTMLURL()})
 	}
-	return pipeline.DispatchResult{RunID: best.GetID(), RunURL: best.GetURL(), HTMLURL: best.GetHTMLURL()}, true, nil
+	return out, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -213,8 +213,8 @@ func TestDispatchRetries(t *testing.T) {
 			if tc.msg != "" && (ge.Message != tc.msg || !strings.Contains(err.Error(), tc.msg)) {
 				t.Errorf("message = %q, error %q", ge.Message, err)
 			}
-			if ge.RetryAfter != tc.retryAfter {
-				t.Errorf("RetryAfter = %v, want %v", ge.RetryAfter, tc.retryAfter)
+			if ge.Wait != tc.retryAfter {
+				t.Errorf("RetryAfter = %v, want %v", ge.Wait, tc.retryAfter)
 			}
 			if errors.Is(err, ghapp.ErrRateLimited) != tc.rateLimit {
 				t.Errorf("ErrRateLimited = %v", errors.Is(err, ghapp.ErrRateLimited))
@@ -245,24 +245,24 @@ type zeroRand struct{}
 
 func (zeroRand) Int64N(int64) int64 { return 0 }
 
-// TestDispatchAmbiguous: a connection lost after the POST was applied is
-// resolved by finding the run; one lost before it was applied is
-// reported as ambiguous and not retried.
+// TestDispatchAmbiguous: a connection lost after the POST was written is
+// ambiguous whether or not GitHub applied it: it is not retried and no
+// run is guessed (the caller resolves it with FindDispatchedRuns).
 func TestDispatchAmbiguous(t *testing.T) {
 	ctx := context.Background()
 	t.Run("applied", func(t *testing.T) {
 		e := setup(t, nil)
 		e.gh.Fail(dispatchPath, ghfake.ApplyThenReset())
-		res, err := e.c.Dispatch(ctx, deployReq())
-		if err != nil {
-			t.Fatal(err)
+		_, err := e.c.Dispatch(ctx, deployReq())
+		if !ghapp.IsAmbiguous(err) || pipeline.IsPermanent(err) {
+			t.Fatalf("err = %v, want ambiguous", err)
 		}
-		d := e.gh.Dispatches()
-		if len(d) != 1 || res.RunID != d[0].RunID || res.Attempts != 1 {
-			t.Fatalf("result %+v, dispatches %+v", res, d)
+		if d := e.gh.Dispatches(); len(d) != 1 || e.gh.Count(dispatchPath) != 1 {
+			t.Fatalf("dispatches %+v, POSTs %d; want 1 and 1", d, e.gh.Count(dispatchPath))
 		}
-		if n := e.gh.Count("GET /repos/acme/deploy/actions/workflows/cd.yml/runs"); n != 1 {
-			t.Errorf("run searches = %d", n)
+		runs, err := e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "trunk", e.clock.Now().Add(-time.Minute), nil)
+		if err != nil || len(runs) != 1 || runs[0].RunID != e.gh.Dispatches()[0].RunID {
+			t.Errorf("search after the ambiguous dispatch: %+v, %v", runs, err)
 		}
 	})
 	t.Run("not applied", func(t *testing.T) {
@@ -404,7 +404,8 @@ func (t truncatingTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 // TestDispatchAppliedBodyLost: a 2xx whose body cannot be read means the
 // dispatch was applied. It must not be reported as a permanent failure:
 // the pipeline would release its claim and dead-letter the item, and a
-// replay would dispatch a second time.
+// replay would dispatch a second time. The run id is unknown (0): a search
+// could take another dispatch's run.
 func TestDispatchAppliedBodyLost(t *testing.T) {
 	e := setup(t, nil, ghapp.WithHTTPClient(&http.Client{Transport: truncatingTransport{http.DefaultTransport}, Timeout: 5 * time.Second}),
 		ghapp.WithAppSlug("dispatcher-test"))
@@ -416,8 +417,8 @@ func TestDispatchAppliedBodyLost(t *testing.T) {
 	if len(d) != 1 || e.gh.Count(dispatchPath) != 1 {
 		t.Fatalf("dispatches %d, POSTs %d; want 1 and 1", len(d), e.gh.Count(dispatchPath))
 	}
-	if res.RunID != d[0].RunID || res.Attempts != 1 {
-		t.Errorf("result %+v, want the dispatched run %d found by a search", res, d[0].RunID)
+	if res.RunID != 0 || res.Attempts != 1 {
+		t.Errorf("result %+v, want no run id after 1 attempt", res)
 	}
 }
 
@@ -442,5 +443,31 @@ func TestDispatch5xxDoesNotAdoptAnotherDispatchsRun(t *testing.T) {
 	}
 	if second.RunID == first.RunID {
 		t.Errorf("the second dispatch reports the first one's run %d", first.RunID)
+	}
+}
+
+// TestTokenSecondaryLimit: a secondary rate limit on the token request is
+// transient (retried after Retry-After), not a permanent 403; a plain 403
+// there stays permanent.
+func TestTokenSecondaryLimit(t *testing.T) {
+	tokens := "POST /app/installations/*/access_tokens"
+	e := setup(t, nil)
+	e.gh.Fail(tokens, ghfake.SecondaryLimit(3*time.Second))
+	if _, err := e.c.Dispatch(context.Background(), deployReq()); err != nil {
+		t.Fatalf("err = %v, want the token retried after the secondary limit", err)
+	}
+	if got := e.clock.Sleeps(); !equalDurations(got, []time.Duration{3 * time.Second}) {
+		t.Errorf("waits = %v, want [3s]", got)
+	}
+	e2 := setup(t, nil)
+	e2.gh.Fail(tokens, ghfake.SecondaryLimit(time.Second), ghfake.SecondaryLimit(time.Second), ghfake.SecondaryLimit(time.Second))
+	_, err := e2.c.Dispatch(context.Background(), deployReq())
+	if !ghapp.IsTransient(err) || !errors.Is(err, ghapp.ErrRateLimited) || !strings.Contains(err.Error(), "secondary rate limit") {
+		t.Errorf("err = %v, want a transient rate limit naming GitHub's message", err)
+	}
+	e3 := setup(t, nil)
+	e3.gh.Fail(tokens, ghfake.Fault{Status: 403, Message: "This installation has been suspended"})
+	if _, err := e3.c.Dispatch(context.Background(), deployReq()); !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "suspended") {
+		t.Errorf("err = %v, want permanent with GitHub's message", err)
 	}
 }

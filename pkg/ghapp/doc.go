@@ -31,23 +31,41 @@
 // raised to at least a minute for a secondary limit without headers (as
 // GitHub asks). When the wait needed is longer than WithMaxWait, or longer
 // than the context's deadline allows, the call stops and returns a
-// transient *Error whose RetryAfter says when to come back, so a queue can
+// transient *Error whose RetryAfter() says when to come back, so a queue can
 // redeliver later instead of a Lambda sleeping for minutes. 404, 422 and
 // other 4xx are permanent and keep GitHub's message. A 401 drops the cached
 // installation token and retries once.
 //
-// # Never dispatching twice
+// # Never dispatching twice, never guessing a run
 //
 // A workflow_dispatch POST has no idempotency key. It is retried only when
 // the failure proves GitHub did not act on it: a status answer that GitHub
-// documents as a rejection (429, 5xx, rate limits), or a transport error
-// that happened before the request was written (dial, TLS, token minting).
-// When the connection fails after the request was written the outcome is
-// ambiguous: the client then looks for the run (FindDispatchedRun since the
-// call started, same ref) and returns it as a success when found; otherwise
-// it returns an *Error for which Ambiguous() is true, without retrying. The
-// caller must keep its idempotency claim "in progress" for such an error,
-// so the next attempt looks for the run again before dispatching.
+// documents as a rejection (429, 5xx after which no run appeared, rate
+// limits), or a transport error that happened before the request was
+// written (dial, TLS, token minting). When the connection fails after the
+// request was written, or a run appeared after a 5xx, the outcome is
+// ambiguous: the client returns an *Error for which Ambiguous() is true
+// (with the runs it saw as Candidates), without retrying. The caller must
+// keep its idempotency claim "in progress" for such an error and resolve
+// it with FindDispatchedRuns, which returns every candidate run and never
+// picks one. The only run id Dispatch reports is the one GitHub returned
+// for the POST (return_run_details).
+//
+// # Config reads
+//
+// One read is in flight per repository (singleflight); ReadConfigs reads a
+// delivery's source and target configs in one parallel round trip when the
+// source is cached; results are revalidated with ETags or, within
+// WithConfigCacheTTL, used without a request; EvictConfig forgets a
+// repository at once. A transient failure is plan.ConfigUnavailable (retry
+// the step), never a decision.
+//
+// # Pacing
+//
+// Content-creating requests (dispatches, issues) of one installation are
+// sent one at a time and, with WithWritesPerMinute, at most that many in
+// any minute (RatePacer); a burst waits its turn, or fails as a transient
+// ErrPaced with RetryAfter when the wait is too long for the caller.
 //
 // # GitHub Enterprise Server
 //

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
 )
 
 // Sentinel errors. Test with errors.Is; every error the client returns is
@@ -65,11 +67,16 @@ type Error struct {
 	Kind    Kind
 	// Attempts is the number of HTTP requests made for the operation.
 	Attempts int
-	// RetryAfter is how long GitHub asked to wait (rate limits), 0 if
-	// unknown.
-	RetryAfter time.Duration
+	// Wait is how long to wait before trying again: what GitHub asked for
+	// (Retry-After, a rate-limit reset) or the write budget needs (ErrPaced);
+	// 0 if unknown. RetryAfter returns it.
+	Wait time.Duration
 	// Err is the underlying cause (a sentinel, a transport error, ...).
 	Err error
+	// Candidates are the runs that may be the result of an ambiguous
+	// dispatch or search (newest first), when the client looked: a caller
+	// that cannot tell which is its own keeps them for an operator.
+	Candidates []pipeline.DispatchResult
 }
 
 // Error returns the message (it implements error).
@@ -92,8 +99,18 @@ func (e *Error) Error() string {
 	if e.Status != 0 && e.Err != nil && !onlySentinels(e.Err) {
 		fmt.Fprintf(&b, " (%v)", e.Err)
 	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, "; retry after %s", e.RetryAfter)
+	if e.Wait > 0 {
+		fmt.Fprintf(&b, "; retry after %s", e.Wait)
+	}
+	if len(e.Candidates) > 0 {
+		b.WriteString("; candidate runs:")
+		for i, r := range e.Candidates {
+			if i == 5 {
+				fmt.Fprintf(&b, " and %d more", len(e.Candidates)-i)
+				break
+			}
+			fmt.Fprintf(&b, " %d", r.RunID)
+		}
 	}
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " [%s, %d attempts]", e.Kind, e.Attempts)
@@ -114,7 +131,7 @@ func onlySentinels(err error) bool {
 		}
 		return true
 	}
-	for _, s := range []error{ErrNotFound, ErrNoInstallation, ErrRateLimited, ErrAmbiguous, ErrBadPrivateKey} {
+	for _, s := range []error{ErrNotFound, ErrNoInstallation, ErrRateLimited, ErrAmbiguous, ErrBadPrivateKey, ErrPaced, ErrSeveralRuns} {
 		if err == s {
 			return true
 		}
@@ -124,6 +141,10 @@ func onlySentinels(err error) bool {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// RetryAfter is the wait before a retry can succeed (Wait), 0 if unknown;
+// pipeline.RetryAfterOf reads it, so a queue redelivers no sooner.
+func (e *Error) RetryAfter() time.Duration { return e.Wait }
 
 // Is matches ErrNotFound for a 404, ErrRateLimited for a rate-limit answer
 // and ErrAmbiguous for an ambiguous failure, besides the wrapped cause.

@@ -14,7 +14,7 @@ func TestErrorText(t *testing.T) {
 	}{
 		{&Error{Op: "dispatch", Status: 422, Message: "No ref found for: x", Kind: KindPermanent, Attempts: 1}, "dispatch: 422 No ref found for: x [permanent]"},
 		{&Error{Op: "dispatch", Status: 404, Message: "Not Found", Kind: KindPermanent, Err: ErrNotFound}, "dispatch: 404 Not Found [permanent]"},
-		{&Error{Op: "dispatch", Status: 403, Message: "slow down", Kind: KindTransient, Attempts: 3, RetryAfter: 60e9, Err: joinErr(ErrRateLimited, nil)},
+		{&Error{Op: "dispatch", Status: 403, Message: "slow down", Kind: KindTransient, Attempts: 3, Wait: 60e9, Err: joinErr(ErrRateLimited, nil)},
 			"dispatch: 403 slow down; retry after 1m0s [transient, 3 attempts]"},
 		{&Error{Op: "dispatch", Kind: KindAmbiguous, Err: joinErr(ErrAmbiguous, io.EOF)},
 			"dispatch: outcome unknown: the request may have reached GitHub: EOF [ambiguous]"},

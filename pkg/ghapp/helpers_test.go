@@ -72,6 +72,16 @@ const inboundYAML = `inbound:
         accept_inputs: [sha]
 `
 
+// cdWorkflow is acme/deploy's and other/web's cd.yml: the inputs the
+// tests send are declared (the fake refuses undeclared ones with 422).
+const cdWorkflow = `on:
+  workflow_dispatch:
+    inputs:
+      sha: {}
+      environment: {}
+      call: {}
+`
+
 const outboundYAML = `outbound:
   - source:
       workflow: ci.yml
@@ -103,11 +113,11 @@ func setup(t testing.TB, fakeOpts []ghfake.Option, opts ...ghapp.Option) env {
 	}})
 	gh.AddRepo(ghfake.Repo{FullName: "acme/deploy", DefaultBranch: "trunk", Branches: []string{"release"}, Files: map[string]string{
 		".github/dispatching.yml":  inboundYAML,
-		".github/workflows/cd.yml": "on: workflow_dispatch\n",
+		".github/workflows/cd.yml": cdWorkflow,
 	}})
 	gh.AddRepo(ghfake.Repo{FullName: "other/web", Files: map[string]string{
 		"dispatching.yml":          inboundYAML,
-		".github/workflows/cd.yml": "on: workflow_dispatch\n",
+		".github/workflows/cd.yml": cdWorkflow,
 	}})
 	gh.AddInstallation(instAcme, "acme/api", "acme/deploy")
 	gh.AddInstallation(instOther, "other/web")
@@ -115,7 +125,9 @@ func setup(t testing.TB, fakeOpts []ghfake.Option, opts ...ghapp.Option) env {
 		ghapp.WithBaseURL(gh.URL()),
 		ghapp.WithClock(clock),
 		ghapp.WithRand(maxRand{}),
-		ghapp.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}),
+		// Long enough for a busy machine (-race, 2 cores); tests that wait
+		// for a gate bound themselves with a context.
+		ghapp.WithHTTPClient(&http.Client{Timeout: time.Minute}),
 	}
 	c, err := ghapp.New(gh.AppID(), gh.PrivateKeyPEM(), append(base, opts...)...)
 	if err != nil {

@@ -19,12 +19,12 @@ func (c *Client) CreateIssue(ctx context.Context, installationID int64, reposito
 	if err != nil {
 		return &Error{Op: op, Kind: KindPermanent, Err: err}
 	}
-	inst, err := c.installationFor(ctx, repository, installationID)
+	inst, viaFallback, err := c.installationFor(ctx, repository, installationID)
 	if err != nil {
 		return err
 	}
 	req := &github.IssueRequest{Title: &title, Body: &body}
-	_, err = c.run(ctx, call{op: op, mutating: true, inst: inst, send: func(ctx context.Context, in *installation) (*github.Response, error) {
+	_, err = c.run(ctx, call{op: op, mutating: true, inst: inst, viaFallback: viaFallback, send: func(ctx context.Context, in *installation) (*github.Response, error) {
 		u := fmt.Sprintf("repos/%s/%s/issues", url.PathEscape(owner), url.PathEscape(name))
 		hr, err := in.gh.NewRequest(ctx, http.MethodPost, u, req)
 		if err != nil {

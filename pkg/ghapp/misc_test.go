@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,37 +116,87 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestFindDispatchedRun(t *testing.T) {
+// TestFindDispatchedRuns: every workflow_dispatch run of the workflow by
+// the App since the time is a candidate, newest first, except the runs
+// excluded; on a ref only that ref's.
+func TestFindDispatchedRuns(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t, nil)
 	since := e.clock.Now()
 	bot := e.gh.AppSlug() + "[bot]"
-	trunk := "trunk"
-	add := func(offset time.Duration, actor, event, workflow string) ghfake.Run {
+	trunk, release := "trunk", "release"
+	add := func(offset time.Duration, actor, event, workflow string, branch *string) ghfake.Run {
 		return e.gh.AddRun(ghfake.Run{Repository: "acme/deploy", WorkflowPath: ".github/workflows/" + workflow, Event: event,
-			Actor: actor, HeadBranch: &trunk, CreatedAt: since.Add(offset)})
+			Actor: actor, HeadBranch: branch, CreatedAt: since.Add(offset)})
 	}
-	add(-time.Minute, bot, "workflow_dispatch", "cd.yml") // too old
-	want := add(10*time.Second, bot, "workflow_dispatch", "cd.yml")
-	add(20*time.Second, "octocat", "workflow_dispatch", "cd.yml") // someone else
-	add(30*time.Second, bot, "push", "cd.yml")                    // not a dispatch
-	_, found, err := e.c.FindDispatchedRun(ctx, instAcme, "acme/deploy", "cd.yml", since.Add(time.Hour))
-	if err != nil || found {
-		t.Fatalf("future since: found %v err %v", found, err)
+	add(-time.Minute, bot, "workflow_dispatch", "cd.yml", &trunk) // too old
+	first := add(10*time.Second, bot, "workflow_dispatch", "cd.yml", &trunk)
+	add(20*time.Second, "octocat", "workflow_dispatch", "cd.yml", &trunk) // someone else
+	add(30*time.Second, bot, "push", "cd.yml", &trunk)                    // not a dispatch
+	onRelease := add(35*time.Second, bot, "workflow_dispatch", "cd.yml", &release)
+	ids := func(rs []pipeline.DispatchResult) []int64 {
+		var out []int64
+		for _, r := range rs {
+			out = append(out, r.RunID)
+		}
+		return out
 	}
-	res, found, err := e.c.FindDispatchedRun(ctx, instAcme, "acme/deploy", "cd.yml", since)
-	if err != nil || !found || res.RunID != want.ID || !strings.HasSuffix(res.RunURL, "/actions/runs/"+itoa(want.ID)) || res.HTMLURL == "" {
-		t.Fatalf("res %+v found %v err %v, want run %d", res, found, err, want.ID)
+	runs, err := e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "", since.Add(time.Hour), nil)
+	if err != nil || len(runs) != 0 {
+		t.Fatalf("future since: %v %v", runs, err)
 	}
-	newer := add(40*time.Second, bot, "workflow_dispatch", "cd.yml")
-	if res, _, _ := e.c.FindDispatchedRun(ctx, instAcme, "acme/deploy", "cd.yml", since); res.RunID != newer.ID {
-		t.Errorf("newest run not preferred: %+v", res)
+	runs, err = e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "", since, nil)
+	if err != nil || fmt.Sprint(ids(runs)) != fmt.Sprint([]int64{onRelease.ID, first.ID}) {
+		t.Fatalf("runs %v err %v, want [%d %d]", ids(runs), err, onRelease.ID, first.ID)
+	}
+	if !strings.HasSuffix(runs[1].RunURL, "/actions/runs/"+itoa(first.ID)) || runs[1].HTMLURL == "" {
+		t.Errorf("run %+v lacks its URLs", runs[1])
+	}
+	runs, err = e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "trunk", since, nil)
+	if err != nil || fmt.Sprint(ids(runs)) != fmt.Sprint([]int64{first.ID}) {
+		t.Fatalf("on trunk: %v %v", ids(runs), err)
+	}
+	runs, err = e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "", since, []int64{onRelease.ID})
+	if err != nil || fmt.Sprint(ids(runs)) != fmt.Sprint([]int64{first.ID}) {
+		t.Fatalf("excluding %d: %v %v", onRelease.ID, ids(runs), err)
 	}
 	if n := e.gh.Count("GET /app"); n != 1 {
 		t.Errorf("GET /app made %d times, want 1 (slug cached)", n)
 	}
-	if _, _, err := e.c.FindDispatchedRun(ctx, instAcme, "acme/deploy", "nope.yml", since); !errors.Is(err, ghapp.ErrNotFound) {
+	if _, err := e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "nope.yml", "", since, nil); !errors.Is(err, ghapp.ErrNotFound) || !pipeline.IsPermanent(err) {
 		t.Errorf("unknown workflow: %v", err)
+	}
+	e.gh.Fail("GET /repos/acme/deploy/actions/workflows/cd.yml/runs", ghfake.Status(502), ghfake.Status(502), ghfake.Status(502))
+	if _, err := e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "", since, nil); !ghapp.IsTransient(err) {
+		t.Errorf("5xx storm: %v, want transient", err)
+	}
+}
+
+// TestFindDispatchedRunRefusesToGuess: the pipeline.GitHub form finds a
+// run only when exactly one fits; several is an ambiguous error listing
+// them.
+func TestFindDispatchedRunRefusesToGuess(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, nil)
+	since := e.clock.Now()
+	trunk := "trunk"
+	add := func(offset time.Duration) ghfake.Run {
+		return e.gh.AddRun(ghfake.Run{Repository: "acme/deploy", WorkflowPath: ".github/workflows/cd.yml", Event: "workflow_dispatch",
+			Actor: e.gh.AppSlug() + "[bot]", HeadBranch: &trunk, CreatedAt: since.Add(offset)})
+	}
+	if _, found, err := e.c.FindDispatchedRun(ctx, instAcme, "acme/deploy", "cd.yml", since); found || err != nil {
+		t.Fatalf("none: found %v err %v", found, err)
+	}
+	one := add(time.Second)
+	if res, found, err := e.c.FindDispatchedRun(ctx, instAcme, "acme/deploy", "cd.yml", since); !found || err != nil || res.RunID != one.ID {
+		t.Fatalf("one: %+v %v %v", res, found, err)
+	}
+	two := add(2 * time.Second)
+	_, found, err := e.c.FindDispatchedRun(ctx, instAcme, "acme/deploy", "cd.yml", since)
+	ge := asError(t, err)
+	if found || !errors.Is(err, ghapp.ErrSeveralRuns) || !ghapp.IsAmbiguous(err) || pipeline.IsPermanent(err) ||
+		len(ge.Candidates) != 2 || ge.Candidates[0].RunID != two.ID || !strings.Contains(err.Error(), itoa(one.ID)) {
+		t.Fatalf("two: found %v err %v", found, err)
 	}
 }
 
@@ -189,5 +240,20 @@ func TestEnterpriseBaseURL(t *testing.T) {
 	}
 	if v := e.gh.Violations(); len(v) != 0 {
 		t.Errorf("violations %v", v)
+	}
+}
+
+// TestFindDispatchedRunsFullRef: a ref given as refs/heads/NAME finds the
+// runs on NAME (GitHub's head_branch and branch filter use the name).
+func TestFindDispatchedRunsFullRef(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, nil)
+	since := e.clock.Now()
+	trunk := "trunk"
+	run := e.gh.AddRun(ghfake.Run{Repository: "acme/deploy", WorkflowPath: ".github/workflows/cd.yml", Event: "workflow_dispatch",
+		Actor: e.gh.AppSlug() + "[bot]", HeadBranch: &trunk, CreatedAt: since.Add(time.Second)})
+	runs, err := e.c.FindDispatchedRuns(ctx, instAcme, "acme/deploy", "cd.yml", "refs/heads/trunk", since, nil)
+	if err != nil || len(runs) != 1 || runs[0].RunID != run.ID {
+		t.Fatalf("%+v %v, want run %d", runs, err, run.ID)
 	}
 }

@@ -2,7 +2,10 @@ package ghapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
@@ -76,7 +79,10 @@ type attempt struct {
 	minWait      time.Duration
 	rateLimited  bool
 	unauthorized bool // 401: drop the token and retry once
-	err          error
+	// paceWait is the wait for the write budget when the request was not
+	// sent for want of it (ErrPaced).
+	paceWait time.Duration
+	err      error
 }
 
 // call describes one operation for run.
@@ -88,10 +94,15 @@ type call struct {
 	inst *installation
 	// send makes one request. ctx carries the write tracker.
 	send func(ctx context.Context, inst *installation) (*github.Response, error)
-	// applied, when set, is asked before a mutating request is retried
-	// after a 5xx (a gateway error may hide a request that was applied);
-	// true ends the call as a success.
-	applied func(ctx context.Context) bool
+	// viaFallback, when set, says inst is the caller's fallback
+	// installation, used because looking up the repository's own failed
+	// with this transient error: a final 403 or 404 then only says that the
+	// fallback cannot see the repository, so it is reported as transient.
+	viaFallback error
+	// mayHaveApplied, when set, is asked before a mutating request is
+	// retried after a 5xx (a gateway error may hide a request that was
+	// applied); a non-nil error ends the call with it instead of retrying.
+	mayHaveApplied func(ctx context.Context, last *Error) error
 }
 
 type wroteKey struct{}
@@ -110,6 +121,17 @@ func withWriteTracker(ctx context.Context, flag *atomic.Bool) context.Context {
 // run performs c with the retry policy and returns the number of HTTP
 // requests made. It returns nil or an *Error.
 func (c *Client) run(ctx context.Context, cl call) (int, error) {
+	n, err := c.runOnce(ctx, cl)
+	var e *Error
+	if cl.viaFallback != nil && errors.As(err, &e) && e.Kind == KindPermanent &&
+		(e.Status == http.StatusNotFound || e.Status == http.StatusForbidden) {
+		e.Kind = KindTransient
+		e.Err = joinErr(e.Err, fmt.Errorf("answered through the fallback installation because finding the repository's own failed: %w", cl.viaFallback))
+	}
+	return n, err
+}
+
+func (c *Client) runOnce(ctx context.Context, cl call) (int, error) {
 	var (
 		attempts  int
 		retries   int
@@ -133,8 +155,10 @@ func (c *Client) run(ctx context.Context, cl call) (int, error) {
 		if !last.retry || retries >= c.opts.maxRetries {
 			return attempts, last.toError(cl.op, attempts)
 		}
-		if cl.mutating && cl.applied != nil && last.status >= 500 && cl.applied(ctx) {
-			return attempts, nil
+		if cl.mutating && cl.mayHaveApplied != nil && last.status >= 500 {
+			if err := cl.mayHaveApplied(ctx, last.toError(cl.op, attempts)); err != nil {
+				return attempts, err
+			}
 		}
 		retries++
 		wait := last.wait
@@ -146,7 +170,7 @@ func (c *Client) run(ctx context.Context, cl call) (int, error) {
 		}
 		if wait > c.opts.maxWait || exceedsDeadline(ctx, c.clock.Now(), wait) {
 			e := last.toError(cl.op, attempts)
-			e.RetryAfter = wait
+			e.Wait = wait
 			return attempts, e
 		}
 		if err := c.clock.Sleep(ctx, wait); err != nil {
@@ -177,12 +201,40 @@ func (c *Client) once(ctx context.Context, cl call, inst *installation) attempt 
 			return attempt{kind: KindTransient, err: err}
 		}
 		defer inst.unlockMutation()
+		if a, ok := c.pace(ctx, inst.id); !ok {
+			return a
+		}
 	}
 	resp, err := cl.send(tctx, inst)
 	if err == nil {
 		return attempt{ok: true}
 	}
 	return classify(ctx, resp, err, cl.mutating && wrote.Load())
+}
+
+// pace waits for the installation's write budget (WithWritesPerMinute)
+// while the caller holds its write lock. When the wait is longer than
+// WithMaxWait or the context's deadline allows, or the context ends, the
+// slot is given back and the returned attempt (ok false) says so: nothing
+// was sent.
+func (c *Client) pace(ctx context.Context, installation int64) (attempt, bool) {
+	if c.opts.pacer == nil {
+		return attempt{}, true
+	}
+	now := c.clock.Now()
+	wait, cancel := c.opts.pacer.Reserve(installation, now)
+	if wait <= 0 {
+		return attempt{}, true
+	}
+	if wait > c.opts.maxWait || exceedsDeadline(ctx, now, wait) {
+		cancel()
+		return attempt{kind: KindTransient, err: ErrPaced, paceWait: wait}, false
+	}
+	if err := c.clock.Sleep(ctx, wait); err != nil {
+		cancel()
+		return attempt{kind: KindTransient, err: joinErr(ErrPaced, err)}, false
+	}
+	return attempt{}, true
 }
 
 func exceedsDeadline(ctx context.Context, now time.Time, wait time.Duration) bool {
@@ -206,10 +258,10 @@ func (c *Client) backoff(n int) time.Duration {
 }
 
 func (a attempt) toError(op string, attempts int) *Error {
-	e := &Error{Op: op, Status: a.status, Message: a.message, Kind: a.kind, Attempts: attempts, Err: a.err}
+	e := &Error{Op: op, Status: a.status, Message: a.message, Kind: a.kind, Attempts: attempts, Err: a.err, Wait: a.paceWait}
 	if a.rateLimited {
 		if a.wait > 0 {
-			e.RetryAfter = a.wait
+			e.Wait = a.wait
 		}
 		if e.Err == nil {
 			e.Err = ErrRateLimited
@@ -368,20 +420,42 @@ func classifyTokenError(err error) attempt {
 	var he *ghinstallation.HTTPError
 	if errors.As(err, &he) && he.Response != nil {
 		st := he.Response.StatusCode
+		var msg string
 		if he.Response.Body != nil {
+			// ghinstallation leaves the error answer's body unread.
+			var body struct {
+				Message string `json:"message"`
+			}
+			if b, rerr := io.ReadAll(io.LimitReader(he.Response.Body, 64<<10)); rerr == nil {
+				_ = json.Unmarshal(b, &body)
+				msg = body.Message
+			}
 			he.Response.Body.Close()
 		}
 		a := attempt{status: st, message: "could not create an installation token: " + http.StatusText(st), kind: KindPermanent}
+		if msg != "" {
+			a.message = "could not create an installation token: " + msg
+		}
+		retryAfter, hasRetryAfter := parseRetryAfter(he.Response.Header.Get("Retry-After"))
 		switch {
 		case st == 404:
 			a.err = ErrNoInstallation
-		case st == 429 || (st >= 500 && st != 501):
-			a.kind, a.retry = KindTransient, true
-			if ra, ok := parseRetryAfter(he.Response.Header.Get("Retry-After")); ok {
-				a.wait = ra
-			}
 		case st == 403 && he.Response.Header.Get("X-RateLimit-Remaining") == "0":
 			a.kind, a.retry, a.rateLimited, a.wait = KindTransient, true, true, untilReset(he.Response)
+		case st == 403 && (hasRetryAfter || isSecondaryLimit(nil, msg)):
+			// A secondary rate limit on the token request itself.
+			a.kind, a.retry, a.rateLimited = KindTransient, true, true
+			if hasRetryAfter {
+				a.wait = retryAfter
+			} else {
+				a.minWait = secondaryMinWait
+			}
+		case st == 429 || (st >= 500 && st != 501):
+			a.kind, a.retry = KindTransient, true
+			a.rateLimited = st == 429
+			if hasRetryAfter {
+				a.wait = retryAfter
+			}
 		}
 		return a
 	}

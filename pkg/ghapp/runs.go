@@ -28,7 +28,7 @@ func (c *Client) Run(ctx context.Context, repository string, runID int64) (plan.
 	if runID <= 0 {
 		return plan.Event{}, &Error{Op: "fetch the run", Kind: KindPermanent, Err: fmt.Errorf("run id %d is not positive", runID)}
 	}
-	inst, err := c.installationFor(ctx, repository, 0)
+	inst, _, err := c.installationFor(ctx, repository, 0)
 	if err != nil {
 		return plan.Event{}, err
 	}

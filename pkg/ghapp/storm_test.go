@@ -13,17 +13,33 @@ import (
 )
 
 // TestDispatchApplied5xx: GitHub applied the dispatch but a gateway
-// answered 502; the client finds the run instead of dispatching again.
+// answered 502; a run appeared, so the client neither dispatches again nor
+// takes the run: the error is ambiguous and lists the candidate.
 func TestDispatchApplied5xx(t *testing.T) {
 	e := setup(t, nil)
 	e.gh.Fail(dispatchPath, ghfake.Fault{Status: 502, After: true})
+	_, err := e.c.Dispatch(context.Background(), deployReq())
+	d := e.gh.Dispatches()
+	if len(d) != 1 || e.gh.Count(dispatchPath) != 1 {
+		t.Fatalf("dispatches %+v, POSTs %d", d, e.gh.Count(dispatchPath))
+	}
+	ge := asError(t, err)
+	if !ghapp.IsAmbiguous(err) || len(ge.Candidates) != 1 || ge.Candidates[0].RunID != d[0].RunID {
+		t.Fatalf("err = %v, want ambiguous with candidate %d", err, d[0].RunID)
+	}
+}
+
+// TestDispatch5xxNoRunRetries: a 5xx after which no run appeared is
+// retried (the fake answers before any effect).
+func TestDispatch5xxNoRunRetries(t *testing.T) {
+	e := setup(t, nil)
+	e.gh.Fail(dispatchPath, ghfake.Status(502))
 	res, err := e.c.Dispatch(context.Background(), deployReq())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := e.gh.Dispatches()
-	if len(d) != 1 || res.RunID != d[0].RunID || e.gh.Count(dispatchPath) != 1 {
-		t.Fatalf("res %+v, dispatches %+v", res, d)
+	if d := e.gh.Dispatches(); len(d) != 1 || res.RunID != d[0].RunID || e.gh.Count(dispatchPath) != 2 {
+		t.Fatalf("res %+v, dispatches %+v, POSTs %d", res, d, e.gh.Count(dispatchPath))
 	}
 }
 
@@ -70,14 +86,13 @@ func TestFaultStorm(t *testing.T) {
 			if len(mine) != 1 {
 				t.Fatalf("call %d succeeded with %d dispatches", i, len(mine))
 			}
-			if res.RunID != mine[0].RunID {
+			if res.RunID != 0 && res.RunID != mine[0].RunID {
 				t.Errorf("call %d: run id %d, dispatched run %d", i, res.RunID, mine[0].RunID)
 			}
 		case ghapp.IsAmbiguous(err):
 			ambiguous++
-			// The fake lists runs consistently, so an applied dispatch is
-			// always found: ambiguity only remains when nothing happened.
-			if len(mine) != 0 {
+			// Ambiguous: at most one dispatch, and never reported done.
+			if len(mine) > 1 {
 				t.Fatalf("call %d: ambiguous with %d dispatches", i, len(mine))
 			}
 		default:

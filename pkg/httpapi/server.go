@@ -21,8 +21,8 @@ import (
 // sends.
 const DefaultMaxBodyBytes = 25 << 20
 
-// DefaultRateLimit is the default WEBHOOK_RATE_LIMIT: requests per minute
-// per client IP.
+// DefaultRateLimit is the default WEBHOOK_RATE_LIMIT: failed (unsigned or
+// malformed) requests per minute per client IP.
 const DefaultRateLimit = 100
 
 // defaultMaxClients bounds the rate limiter's memory.
@@ -42,9 +42,11 @@ type Config struct {
 	Ingress *pipeline.Ingress
 	// Build is reported by GET /version.
 	Build BuildInfo
-	// RateLimit is the number of webhook requests allowed per minute per
-	// client IP (WEBHOOK_RATE_LIMIT); 0 turns the limit off. Callers that
-	// want the default pass DefaultRateLimit.
+	// RateLimit is the number of failed webhook requests (wrong method,
+	// too large, missing headers, bad signature) allowed per minute per
+	// client IP before such requests are answered 429 (WEBHOOK_RATE_LIMIT);
+	// 0 turns the limit off. Correctly signed deliveries are never counted
+	// nor refused. Callers that want the default pass DefaultRateLimit.
 	RateLimit int
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (TRUSTED_PROXIES; see ParseTrustedProxies and ClientIP).
@@ -190,34 +192,30 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, VersionBody{BuildInfo: s.build, AppVersion: s.appVer})
 }
 
+// webhook serves POST /webhooks/github. The per-IP rate limit
+// (WEBHOOK_RATE_LIMIT) counts only the requests that cannot be GitHub's:
+// wrong method, too large, missing headers (the signature included) or a
+// signature that does not verify. A client over the limit gets 429 for
+// such requests; a correctly signed delivery is never refused for rate,
+// because GitHub sends every delivery from a few addresses and does not
+// redeliver a 429 on its own. (The original service counted every request,
+// so a burst of GitHub's own deliveries could be refused and lost.)
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get(pipeline.HeaderDelivery)
 	log := s.log.With("correlation_id", pipeline.LogSafe(id))
 
-	if s.limit != nil {
-		ip := ClientIP(r, s.trusted)
-		ok, remaining, reset := s.limit.allow(ip)
-		secs := int(math.Ceil(reset.Seconds()))
-		h := w.Header()
-		h.Set("X-RateLimit-Limit", strconv.Itoa(s.rate))
-		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-		h.Set("X-RateLimit-Reset", strconv.Itoa(secs))
-		if !ok {
-			h.Set("Retry-After", strconv.Itoa(secs))
-			log.Warn("webhook rate limited", "client_ip", ip.String(), "limit_per_minute", s.rate)
-			writeJSON(w, http.StatusTooManyRequests, errorBody{
-				Error:  "Rate limit exceeded",
-				Detail: fmt.Sprintf("more than %d requests per minute from this address; retry in %d seconds", s.rate, secs),
-			})
+	if r.Method != http.MethodPost {
+		if s.refused(w, r, log) {
 			return
 		}
-	}
-	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "Method Not Allowed"})
 		return
 	}
 	if r.ContentLength > s.maxBody {
+		if s.refused(w, r, log) {
+			return
+		}
 		s.tooLarge(w, log)
 		return
 	}
@@ -233,6 +231,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		missing = append(missing, pipeline.HeaderSignature)
 	}
 	if len(missing) > 0 {
+		if s.refused(w, r, log) {
+			return
+		}
 		log.Warn("webhook rejected", "outcome", "missing_input", "missing", strings.Join(missing, ", "))
 		writeJSON(w, http.StatusBadRequest, errorBody{
 			Error: "Missing required GitHub webhook headers or payload", Detail: "missing " + strings.Join(missing, ", "),
@@ -241,6 +242,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
+		if s.refused(w, r, log) {
+			return
+		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.tooLarge(w, log)
@@ -258,11 +262,43 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		ContentType: r.Header.Get("Content-Type"),
 		Body:        body,
 	})
+	// Ingress checks the headers and the signature before anything else:
+	// these two outcomes are the requests that did not prove to be
+	// GitHub's. Every other outcome passed the signature check.
+	if (res.Status == pipeline.IngressBadSignature || res.Status == pipeline.IngressMissingInput) && s.refused(w, r, log) {
+		return
+	}
 	status, v := response(res)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "60")
 	}
 	writeJSON(w, status, v)
+}
+
+// refused counts a request that failed before proving to be GitHub's
+// against its client's rate limit, sets the X-RateLimit-* headers, and
+// answers 429 (returning true) when the client is over the limit.
+func (s *Server) refused(w http.ResponseWriter, r *http.Request, log *slog.Logger) bool {
+	if s.limit == nil {
+		return false
+	}
+	ip := ClientIP(r, s.trusted)
+	ok, remaining, reset := s.limit.allow(ip)
+	secs := int(math.Ceil(reset.Seconds()))
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(s.rate))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(secs))
+	if ok {
+		return false
+	}
+	h.Set("Retry-After", strconv.Itoa(secs))
+	log.Warn("webhook rate limited", "client_ip", ip.String(), "limit_per_minute", s.rate)
+	writeJSON(w, http.StatusTooManyRequests, errorBody{
+		Error:  "Rate limit exceeded",
+		Detail: fmt.Sprintf("more than %d unauthenticated or malformed requests per minute from this address; retry in %d seconds", s.rate, secs),
+	})
+	return true
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter, log *slog.Logger) {

@@ -91,6 +91,17 @@ func post(id string, body []byte, edit func(r *http.Request)) *http.Request {
 	return r
 }
 
+// unsigned is post with a signature that does not verify (what the rate
+// limit counts).
+func unsigned(id string, body []byte, edit func(r *http.Request)) *http.Request {
+	return post(id, body, func(r *http.Request) {
+		r.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+		if edit != nil {
+			edit(r)
+		}
+	})
+}
+
 type answer struct {
 	status int
 	header http.Header
@@ -256,21 +267,21 @@ func TestWebhookOriginalCases(t *testing.T) {
 			t.Fatal("enqueued")
 		}
 	})
-	t.Run("101 requests from one IP: the last is 429, 100 enqueued", func(t *testing.T) {
+	t.Run("101 unsigned requests from one IP: the last is 429", func(t *testing.T) {
 		e := newEnv(t, nil)
 		body := workflowRun(t)
 		var last answer
 		for i := range 101 {
-			last = e.do(t, post(fmt.Sprintf("delivery-rl-%d", i), body, nil))
-			if i < 100 && last.status != 202 {
+			last = e.do(t, unsigned(fmt.Sprintf("delivery-rl-%d", i), body, nil))
+			if i < 100 && last.status != 401 {
 				t.Fatalf("request %d: %d", i, last.status)
 			}
 		}
 		if last.status != 429 {
 			t.Fatalf("101st: %d", last.status)
 		}
-		if n := e.enqueues.Load(); n != 100 {
-			t.Fatalf("enqueues %d, want 100", n)
+		if n := e.enqueues.Load(); n != 0 {
+			t.Fatalf("enqueues %d, want 0", n)
 		}
 		ra, err := strconv.Atoi(last.header.Get("Retry-After"))
 		if err != nil || ra < 1 || ra > 60 {
@@ -282,21 +293,74 @@ func TestWebhookOriginalCases(t *testing.T) {
 	})
 }
 
+// TestSignedDeliveriesAreNeverRateLimited: a flood of correctly signed
+// deliveries from one address (GitHub sends from a few) is never answered
+// 429, even after unsigned requests from the same address exhausted its
+// limit; a flood of unsigned ones is.
+func TestSignedDeliveriesAreNeverRateLimited(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.RateLimit = 3 })
+	body := workflowRun(t)
+	for i := range 500 {
+		a := e.do(t, post(fmt.Sprintf("signed-%d", i), body, nil))
+		if a.status != 202 {
+			t.Fatalf("signed delivery %d: %d %s", i, a.status, a.raw)
+		}
+		if a.header.Get("X-RateLimit-Limit") != "" {
+			t.Fatalf("signed delivery %d carries rate-limit headers: %v", i, a.header)
+		}
+	}
+	refused := 0
+	for i := range 50 {
+		switch a := e.do(t, unsigned(fmt.Sprintf("junk-%d", i), body, nil)); a.status {
+		case 429:
+			refused++
+		case 401:
+		default:
+			t.Fatalf("unsigned %d: %d", i, a.status)
+		}
+	}
+	if refused != 47 {
+		t.Errorf("%d of 50 unsigned requests refused, want 47 (limit 3)", refused)
+	}
+	// Malformed requests count too: missing headers, wrong method.
+	if a := e.do(t, post("no-event", body, func(r *http.Request) { r.Header.Del("X-GitHub-Event") })); a.status != 429 {
+		t.Errorf("missing header over the limit: %d, want 429", a.status)
+	}
+	get := httptest.NewRequest(http.MethodGet, "/webhooks/github", nil)
+	get.RemoteAddr = "203.0.113.9:6000"
+	if a := e.do(t, get); a.status != 429 {
+		t.Errorf("GET over the limit: %d, want 429", a.status)
+	}
+	for i := range 100 {
+		if a := e.do(t, post(fmt.Sprintf("signed-after-%d", i), body, nil)); a.status != 202 {
+			t.Fatalf("signed delivery after the flood %d: %d", i, a.status)
+		}
+	}
+	// A signed delivery that fails a later check (not JSON) is GitHub's
+	// too: answered 400, never 429.
+	if a := e.do(t, post("signed-junk", []byte("not-json"), nil)); a.status != 400 {
+		t.Errorf("signed, not JSON: %d, want 400", a.status)
+	}
+	if n := e.enqueues.Load(); n != 600 {
+		t.Errorf("%d enqueued, want 600", n)
+	}
+}
+
 func TestRateLimitWindowClientsAndOff(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) { c.RateLimit = 3 })
 	body := workflowRun(t)
 	from := func(id, addr string) int {
-		return e.do(t, post(id, body, func(r *http.Request) { r.RemoteAddr = addr })).status
+		return e.do(t, unsigned(id, body, func(r *http.Request) { r.RemoteAddr = addr })).status
 	}
 	for i := range 3 {
-		if s := from("a"+strconv.Itoa(i), "198.51.100.1:1"); s != 202 {
+		if s := from("a"+strconv.Itoa(i), "198.51.100.1:1"); s != 401 {
 			t.Fatalf("a%d: %d", i, s)
 		}
 	}
 	if s := from("a3", "198.51.100.1:2"); s != 429 {
 		t.Fatalf("4th from the same IP: %d", s)
 	}
-	if s := from("b0", "198.51.100.2:1"); s != 202 {
+	if s := from("b0", "198.51.100.2:1"); s != 401 {
 		t.Fatalf("another IP: %d", s)
 	}
 	// IPv6 clients are grouped by /64.
@@ -311,12 +375,8 @@ func TestRateLimitWindowClientsAndOff(t *testing.T) {
 		t.Fatalf("inside the window: %d", s)
 	}
 	e.clock.Advance(time.Second)
-	if s := from("a5", "198.51.100.1:1"); s != 202 {
+	if s := from("a5", "198.51.100.1:1"); s != 401 {
 		t.Fatalf("after the window: %d", s)
-	}
-	// Throttled requests were never recorded.
-	if e.replay.Recorded("a3") || e.replay.Recorded("a4") {
-		t.Error("a throttled delivery was recorded")
 	}
 
 	off := newEnv(t, func(c *httpapi.Config) { c.RateLimit = 0 })
@@ -338,7 +398,7 @@ func TestTrustedProxies(t *testing.T) {
 	n := 0
 	send := func(peer, xff string) int {
 		n++
-		return e.do(t, post("p"+strconv.Itoa(n), body, func(r *http.Request) {
+		return e.do(t, unsigned("p"+strconv.Itoa(n), body, func(r *http.Request) {
 			r.RemoteAddr = peer
 			if xff != "" {
 				r.Header.Set("X-Forwarded-For", xff)
@@ -348,16 +408,16 @@ func TestTrustedProxies(t *testing.T) {
 	// An untrusted peer cannot escape its limit with a spoofed header.
 	for i := range 3 {
 		s := send("203.0.113.50:1", fmt.Sprintf("198.51.100.%d", i))
-		if (i < 2 && s != 202) || (i == 2 && s != 429) {
+		if (i < 2 && s != 401) || (i == 2 && s != 429) {
 			t.Fatalf("spoofed XFF from an untrusted peer, request %d: %d", i, s)
 		}
 	}
 	// Through a trusted proxy, two clients have separate limits.
 	for i := range 2 {
-		if s := send("10.1.2.3:1", "198.51.100.7"); s != 202 {
+		if s := send("10.1.2.3:1", "198.51.100.7"); s != 401 {
 			t.Fatalf("client 7 request %d: %d", i, s)
 		}
-		if s := send("10.1.2.3:1", "198.51.100.8"); s != 202 {
+		if s := send("10.1.2.3:1", "198.51.100.8"); s != 401 {
 			t.Fatalf("client 8 request %d: %d", i, s)
 		}
 	}
@@ -448,8 +508,8 @@ func TestEnqueueFailureIs503AndNotRecorded(t *testing.T) {
 
 func TestEveryLogLineHasTheCorrelationID(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) { c.RateLimit = 1; c.MaxBodyBytes = 2000 })
-	e.do(t, post("c-1", workflowRun(t), nil))
-	e.do(t, post("c-2", workflowRun(t), nil)) // rate limited
+	e.do(t, unsigned("c-1", workflowRun(t), nil))
+	e.do(t, unsigned("c-2", workflowRun(t), nil)) // rate limited
 	e2 := newEnv(t, func(c *httpapi.Config) { c.MaxBodyBytes = 10 })
 	e2.do(t, post("c-3", workflowRun(t), nil)) // too large
 	for _, logs := range []*bytes.Buffer{e.logs, e2.logs} {
@@ -472,16 +532,16 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) { c.RateLimit = 1; c.MaxClients = 10 })
 	body := []byte(`{}`)
 	for i := range 50 {
-		e.do(t, post("m"+strconv.Itoa(i), body, func(r *http.Request) { r.RemoteAddr = fmt.Sprintf("198.51.100.%d:1", i) }))
+		e.do(t, unsigned("m"+strconv.Itoa(i), body, func(r *http.Request) { r.RemoteAddr = fmt.Sprintf("198.51.100.%d:1", i) }))
 	}
 	// The 11th and later clients share the overflow window: one passes,
 	// the rest are limited together.
-	a := e.do(t, post("m-last", body, func(r *http.Request) { r.RemoteAddr = "198.51.100.200:1" }))
+	a := e.do(t, unsigned("m-last", body, func(r *http.Request) { r.RemoteAddr = "198.51.100.200:1" }))
 	if a.status != 429 {
 		t.Fatalf("overflow client: %d, want 429", a.status)
 	}
 	e.clock.Advance(time.Minute)
-	a = e.do(t, post("m-next", body, func(r *http.Request) { r.RemoteAddr = "198.51.100.201:1" }))
+	a = e.do(t, unsigned("m-next", body, func(r *http.Request) { r.RemoteAddr = "198.51.100.201:1" }))
 	if a.status == 429 {
 		t.Fatal("after the window the sweep did not free the table")
 	}

@@ -141,6 +141,12 @@ const (
 	ConfigMissing                            // no file (404 on both paths, or empty)
 	ConfigInvalid                            // present but invalid
 	ConfigUnreadable                         // a non-404 error while reading it
+	// ConfigUnavailable: the read failed transiently (5xx, 429, a rate
+	// limit, a network error or a timeout, after the adapter's retries),
+	// so nothing is known about the file. It is not a decision: the caller
+	// retries the step rather than deny (Build, given one, denies it like
+	// ConfigUnreadable).
+	ConfigUnavailable
 )
 
 // ConfigResult is the outcome of reading one repository's dispatching.yml.

@@ -46,6 +46,8 @@
 //	ALLOWED_SOURCE_CONCLUSIONS       allowlist          success
 //	DISPATCH_MAX_RETRIES             integer 0–20       2
 //	DISPATCH_RETRY_BASE_DELAY_MS     integer 0–60000    200
+//	GITHUB_WRITES_PER_MINUTE         integer 0–100000   80
+//	CONFIG_CACHE_TTL                 duration 0s–24h    0s
 //	CREATE_ISSUES                    boolean            true
 //	REPLAY_WINDOW                    duration 1s–168h   10m
 //	WEBHOOK_RATE_LIMIT               integer 0–1000000  100

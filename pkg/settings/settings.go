@@ -48,6 +48,10 @@ type Settings struct {
 	RetryBaseDelay     time.Duration // DISPATCH_RETRY_BASE_DELAY_MS
 	CreateIssues       bool          // CREATE_ISSUES
 
+	// GitHub pacing and caching.
+	GitHubWritesPerMinute int           // GITHUB_WRITES_PER_MINUTE: dispatch POSTs per minute per installation; 0 = unpaced
+	ConfigCacheTTL        time.Duration // CONFIG_CACHE_TTL: use a cached dispatching.yml without a request for this long; 0 = always revalidate
+
 	// Webhook ingress and admin.
 	ReplayWindow     time.Duration // REPLAY_WINDOW
 	WebhookRateLimit int           // WEBHOOK_RATE_LIMIT, requests per minute per client IP; 0 = off

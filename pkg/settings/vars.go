@@ -280,6 +280,10 @@ var vars = []variable{
 		},
 		show: func(s *Settings) string { return strconv.FormatInt(s.RetryBaseDelay.Milliseconds(), 10) },
 	},
+	intVar("GITHUB_WRITES_PER_MINUTE", 80, 0, 100000, modesDispatch, "Dispatch POSTs per minute per installation (serial, paced under GitHub's secondary limit of 80 content-creating requests a minute); a burst waits instead of drawing 403s; 0 turns pacing off.",
+		func(s *Settings) *int { return &s.GitHubWritesPerMinute }),
+	durationVar("CONFIG_CACHE_TTL", 0, 0, 24*time.Hour, "serve, planner", "How long a cached `dispatching.yml` is used without asking GitHub; 0 revalidates it (ETag, a free 304) on every delivery. A `push` that changes it on the default branch evicts it at once.",
+		func(s *Settings) *time.Duration { return &s.ConfigCacheTTL }),
 	boolVar("CREATE_ISSUES", true, modesServe, "Open an issue with the dispatch results in the source repository.",
 		func(s *Settings) *bool { return &s.CreateIssues }),
 

@@ -63,6 +63,11 @@ func WithoutOpenAPICheck() Option { return func(s *Server) { s.noCheck = true } 
 // noticed and reported as a violation (default 1ms; 0 for load tests).
 func WithMutationWindow(d time.Duration) Option { return func(s *Server) { s.mutationWindow = d } }
 
+// WithoutWorkflowCheck turns off the checks of a dispatch against the
+// target workflow file (a workflow_dispatch trigger, declared and required
+// inputs): any workflow file can then be dispatched with any inputs.
+func WithoutWorkflowCheck() Option { return func(s *Server) { s.noWorkflowCheck = true } }
+
 // WithRateLimit sets x-ratelimit-limit per installation (default 5000).
 func WithRateLimit(n int) Option { return func(s *Server) { s.rateLimit = n } }
 
@@ -95,6 +100,8 @@ type Run struct {
 	RunAttempt     int    // default 1
 	Actor          string // login; default "octocat"
 	CreatedAt      time.Time
+
+	listAt time.Time // not listed before (SetListingDelay)
 }
 
 // Dispatch is a recorded workflow_dispatch.
@@ -108,6 +115,8 @@ type Dispatch struct {
 	Installation int64
 	// Body is the raw request body.
 	Body json.RawMessage
+	// At is when the fake applied it (its clock, WithClock).
+	At time.Time
 }
 
 // Issue is a recorded issue.
@@ -159,6 +168,12 @@ type Server struct {
 	rejectRunDetails bool
 	inFlight         map[int64]int
 	mutationWindow   time.Duration
+	gates            []*Gate
+	storm            *stormState
+	counters         Counters
+	latency          time.Duration
+	listingDelay     time.Duration
+	noWorkflowCheck  bool
 }
 
 var (
@@ -484,7 +499,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.count(r.Method, p)
+	for _, g := range s.gatesFor(r.Method + " " + p) {
+		g.pass(r.Context().Done())
+	}
+	s.mu.Lock()
+	latency := s.latency
+	s.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+	}
 	f := s.takeFault(r.Method + " " + p)
+	if f == nil {
+		f = s.stormFault(r.Method + " " + p)
+	}
 	if f != nil && f.Latency > 0 && !f.After {
 		select {
 		case <-time.After(f.Latency):
@@ -500,6 +533,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, inst := s.handle(r, p, body, &logEntry)
+	if s.checker != nil {
+		s.checkAnswer(r.Method, p, a)
+	}
 	if f != nil && f.After {
 		if f.Latency > 0 {
 			time.Sleep(f.Latency)
@@ -521,6 +557,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) reset(w http.ResponseWriter, e *Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, *e)
+	s.counters.Resets++
 	s.mu.Unlock()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -542,6 +579,12 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, e *Request, a ans
 	e.Status = a.status
 	e.Installation = inst
 	s.requests = append(s.requests, *e)
+	switch {
+	case a.status == http.StatusNotModified:
+		s.counters.NotModified++
+	case a.status == http.StatusTooManyRequests, a.status == http.StatusForbidden && isRateLimitAnswer(a):
+		s.counters.RateLimited++
+	}
 	limit := s.rateLimit
 	s.mu.Unlock()
 	h := w.Header()
@@ -570,6 +613,52 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, e *Request, a ans
 		}
 	}
 	_ = json.NewEncoder(w).Encode(a.body)
+}
+
+// checkAnswer reports a 2xx answer of the fake that GitHub's description
+// does not document or whose body does not fit the documented shape.
+func (s *Server) checkAnswer(method, p string, a answer) {
+	var raw []byte
+	if a.body != nil {
+		var err error
+		if raw, err = json.Marshal(a.body); err != nil {
+			s.violate("%s %s: answer does not encode: %v", method, p, err)
+			return
+		}
+	}
+	if err := s.checker.CheckResponse(method, p, a.status, raw); err != nil {
+		s.violate("answer: %v", err)
+	}
+}
+
+// count counts a request by operation.
+func (s *Server) count(method, p string) {
+	kind := "unknown"
+	if s.checker != nil {
+		if op, ok := s.checker.Match(method, p); ok {
+			kind = op.OperationID
+		}
+	} else {
+		kind = method + " " + p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counters.Requests == nil {
+		s.counters.Requests = map[string]int{}
+	}
+	s.counters.Requests[kind]++
+}
+
+// isRateLimitAnswer recognises a 403 that is a rate limit.
+func isRateLimitAnswer(a answer) bool {
+	if a.header.Get("X-RateLimit-Remaining") == "0" || a.header.Get("Retry-After") != "" {
+		return true
+	}
+	if m, ok := a.body.(map[string]any); ok {
+		msg, _ := m["message"].(string)
+		return strings.Contains(strings.ToLower(msg), "rate limit")
+	}
+	return false
 }
 
 // verifyJWT checks an App JWT: RS256 signed by the App key, iss = App id,

@@ -106,3 +106,38 @@ func TestMatchPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckResponse: 2xx answers are held to the documented status codes
+// and to the shape of the documented body.
+func TestCheckResponse(t *testing.T) {
+	c, err := NewChecker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const disp = "/repos/acme/deploy/actions/workflows/cd.yml/dispatches"
+	const runs = "/repos/acme/deploy/actions/workflows/cd.yml/runs"
+	cases := []struct {
+		method, path string
+		status       int
+		body         string
+		ok           bool
+	}{
+		{"POST", disp, 204, ``, true},
+		{"POST", disp, 200, `{"workflow_run_id":1,"run_url":"u","html_url":"h"}`, true},
+		{"POST", disp, 200, `{"run_url":"u","html_url":"h"}`, false},                       // required field missing
+		{"POST", disp, 200, `{"workflow_run_id":"1","run_url":"u","html_url":"h"}`, false}, // wrong type
+		{"POST", disp, 201, ``, false},                                                     // undocumented code
+		{"POST", disp, 422, `{"message":"x"}`, true},                                       // errors are not checked
+		{"GET", runs, 200, `{"total_count":1,"workflow_runs":[{"id":5,"status":"queued"}]}`, true},
+		{"GET", runs, 200, `{"total_count":1,"workflow_runs":[{"id":"5"}]}`, false},
+		{"GET", runs, 200, `{"workflow_runs":[]}`, false},
+		{"POST", "/app/installations/1/access_tokens", 201, `{"token":"t","expires_at":"2026-01-01T00:00:00Z"}`, true},
+		{"POST", "/app/installations/1/access_tokens", 201, `{"token":"t"}`, false},
+	}
+	for _, tc := range cases {
+		err := c.CheckResponse(tc.method, tc.path, tc.status, []byte(tc.body))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s %s %d %s: err = %v, want ok=%v", tc.method, tc.path, tc.status, tc.body, err, tc.ok)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -22,11 +23,16 @@ type Operation struct {
 	Query         []string       `json:"query,omitempty"`
 	RequestSchema map[string]any `json:"request_schema,omitempty"`
 	Responses     []string       `json:"responses"`
+	// ResponseSchemas are the shapes of the documented 2xx JSON answers
+	// by status code (types and enums a few levels deep; see the
+	// generator), which the fake's own answers must fit.
+	ResponseSchemas map[string]map[string]any `json:"response_schemas,omitempty"`
 	// InGHES317 says the operation also exists in GitHub Enterprise Server
 	// 3.17's description.
 	InGHES317 bool `json:"in_ghes_3_17"`
 
-	schema *jsonschema.Schema
+	schema    *jsonschema.Schema
+	responses map[string]*jsonschema.Schema
 }
 
 type operationsFile struct {
@@ -48,6 +54,20 @@ func Operations() ([]Operation, error) {
 	c := jsonschema.NewCompiler()
 	for i := range f.Operations {
 		op := &f.Operations[i]
+		for code, rs := range op.ResponseSchemas {
+			id := fmt.Sprintf("mem:///%d-%s.json", i, code)
+			if err := c.AddResource(id, rs); err != nil {
+				return nil, fmt.Errorf("ghfake: %s response of %s %s: %w", code, op.Method, op.Path, err)
+			}
+			sch, err := c.Compile(id)
+			if err != nil {
+				return nil, fmt.Errorf("ghfake: compile %s response of %s %s: %w", code, op.Method, op.Path, err)
+			}
+			if op.responses == nil {
+				op.responses = map[string]*jsonschema.Schema{}
+			}
+			op.responses[code] = sch
+		}
 		if op.RequestSchema == nil {
 			continue
 		}
@@ -128,6 +148,36 @@ func (c *Checker) Check(method, path string, query url.Values, body []byte) erro
 	}
 	if err := op.schema.Validate(v); err != nil {
 		return fmt.Errorf("%s %s: body does not fit the request schema: %w", method, op.Path, err)
+	}
+	return nil
+}
+
+// CheckResponse returns an error when a 2xx answer of the fake to method
+// and path is not documented, or its JSON body does not fit the shape of
+// the documented answer. Error answers are not checked: GitHub's
+// description leaves out many it really sends (a dispatch's 404 and 422).
+func (c *Checker) CheckResponse(method, path string, status int, body []byte) error {
+	if status < 200 || status > 299 {
+		return nil
+	}
+	op, ok := c.Match(method, path)
+	if !ok {
+		return nil // the request was already reported
+	}
+	code := strconv.Itoa(status)
+	if !slices.Contains(op.Responses, code) {
+		return fmt.Errorf("%s %s: answered %d, which is not a documented answer (%v)", method, op.Path, status, op.Responses)
+	}
+	sch := op.responses[code]
+	if sch == nil || len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%s %s: %d answer is not JSON: %w", method, op.Path, status, err)
+	}
+	if err := sch.Validate(v); err != nil {
+		return fmt.Errorf("%s %s: %d answer does not fit the documented response: %w", method, op.Path, status, err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/internal/npmfixture"
@@ -123,11 +124,81 @@ func extract(s spec, method, path string) (Operation, bool) {
 			out.RequestSchema = toJSONSchema(c.Schema)
 		}
 	}
-	for code := range op.Responses {
+	for code, raw := range op.Responses {
 		out.Responses = append(out.Responses, code)
+		if !strings.HasPrefix(code, "2") {
+			continue
+		}
+		var resp struct {
+			Content map[string]struct {
+				Schema map[string]any `json:"schema"`
+			} `json:"content"`
+		}
+		if json.Unmarshal(raw, &resp) != nil {
+			continue
+		}
+		if c, ok := resp.Content["application/json"]; ok && c.Schema != nil {
+			if out.ResponseSchemas == nil {
+				out.ResponseSchemas = map[string]map[string]any{}
+			}
+			out.ResponseSchemas[code] = shapeOf(toJSONSchema(c.Schema), 0)
+		}
 	}
 	sort.Strings(out.Responses)
 	return out, true
+}
+
+// shapeOf reduces a response schema to what the fake can be held to: the
+// types (and enums) of properties down to shapeDepth levels of objects,
+// and the required properties of the top level when there are at most
+// three of them (a small answer the fake must give whole: run details, a
+// token, a run list). Deeper levels accept anything; larger required
+// lists (a repository, a run, an issue) are not required of the fake,
+// which leaves out fields dispatcher does not read.
+func shapeOf(v map[string]any, depth int) map[string]any {
+	const shapeDepth = 3
+	if v == nil || depth > shapeDepth {
+		return map[string]any{}
+	}
+	out := map[string]any{}
+	for k, val := range v {
+		switch k {
+		case "type", "enum", "format":
+			if k != "format" {
+				out[k] = val
+			}
+		case "required":
+			if list, ok := val.([]any); ok && depth == 0 && len(list) <= 3 {
+				out[k] = val
+			}
+		case "properties":
+			props := map[string]any{}
+			for name, p := range val.(map[string]any) {
+				pm, _ := p.(map[string]any)
+				props[name] = shapeOf(pm, depth+1)
+			}
+			out[k] = props
+		case "items":
+			if sub, ok := val.(map[string]any); ok {
+				out[k] = shapeOf(sub, depth+1)
+			}
+		case "oneOf", "anyOf":
+			var list []any
+			for _, s := range val.([]any) {
+				sm, _ := s.(map[string]any)
+				list = append(list, shapeOf(sm, depth))
+			}
+			out[k] = list
+		case "allOf":
+			var list []any
+			for _, s := range val.([]any) {
+				sm, _ := s.(map[string]any)
+				list = append(list, shapeOf(sm, depth))
+			}
+			out[k] = list
+		}
+	}
+	return out
 }
 
 func lower(s string) string {

@@ -223,6 +223,7 @@ func (s *Server) runJSON(r *Run) map[string]any {
 
 func (s *Server) listRuns(r *http.Request, repo *Repo, workflow string) answer {
 	q := r.URL.Query()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.hasWorkflow(repo, workflow) {
@@ -248,7 +249,7 @@ func (s *Server) listRuns(r *http.Request, repo *Repo, workflow string) answer {
 		if b := q.Get("branch"); b != "" && (run.HeadBranch == nil || *run.HeadBranch != b) {
 			continue
 		}
-		if run.CreatedAt.Before(since) {
+		if run.CreatedAt.Before(since) || now.Before(run.listAt) {
 			continue
 		}
 		out = append(out, run)
@@ -259,6 +260,9 @@ func (s *Server) listRuns(r *http.Request, repo *Repo, workflow string) answer {
 		perPage = min(v, 100)
 	}
 	total := len(out)
+	if page, err := strconv.Atoi(q.Get("page")); err == nil && page > 1 {
+		out = out[min((page-1)*perPage, len(out)):]
+	}
 	if len(out) > perPage {
 		out = out[:perPage]
 	}
@@ -302,6 +306,11 @@ func (s *Server) dispatch(repo *Repo, workflow string, body []byte, inst int64) 
 	if !validRef {
 		return message(422, "No ref found for: "+req.Ref)
 	}
+	if !s.noWorkflowCheck {
+		if a := checkDispatch(repo.Files[".github/workflows/"+workflow], req.Inputs); a != nil {
+			return *a
+		}
+	}
 	s.nextRunID++
 	ref := strings.TrimPrefix(req.Ref, "refs/heads/")
 	run := &Run{
@@ -309,11 +318,13 @@ func (s *Server) dispatch(repo *Repo, workflow string, body []byte, inst int64) 
 		Name: workflow, Event: "workflow_dispatch", Status: "queued", HeadBranch: &ref,
 		RunAttempt: 1, Actor: s.appSlug + "[bot]", CreatedAt: s.now(),
 	}
+	run.listAt = run.CreatedAt.Add(s.listingDelay)
 	s.runs = append(s.runs, run)
 	details := req.ReturnRunDetails != nil && *req.ReturnRunDetails
 	s.dispatches = append(s.dispatches, Dispatch{
 		Repository: repo.FullName, Workflow: workflow, Ref: req.Ref, Inputs: req.Inputs,
 		RunDetails: details, RunID: run.ID, Installation: inst, Body: append(json.RawMessage(nil), body...),
+		At: run.CreatedAt,
 	})
 	if !details {
 		return answer{status: http.StatusNoContent}
