@@ -48,7 +48,8 @@ func (s *Store) ApplyStep(ctx context.Context, e pipeline.Effects, settle *Settl
 	for _, m := range e.Enqueue {
 		s.notify(m.Queue)
 	}
-	if settle != nil && settle.Action == RetryAfter && settle.Delay <= 0 {
+	if settle != nil && settle.Action == RetryAfter {
+		// Visible again now, or later: idle consumers recompute when.
 		s.notify(settle.Queue)
 	}
 	if len(e.Facts) > 0 {

@@ -72,15 +72,11 @@ func TestOpenRefusesWhatIsNotAStore(t *testing.T) {
 		{"directory", func(t *testing.T, p string) { os.Mkdir(p, 0o755) }, true, ErrNotAStore, ""},
 		{"foreign sqlite", foreignSQLite("DELETE"), false, ErrNotAStore, ""},
 		{"foreign sqlite with create", foreignSQLite("DELETE"), true, ErrNotAStore, ""},
-		{"foreign sqlite in wal mode", foreignSQLite("WAL"), true, ErrNotAStore,
-			"checkFile's mode=ro look at a WAL database creates its -wal and -shm files"},
+		{"foreign sqlite in wal mode", foreignSQLite("WAL"), true, ErrNotAStore, ""},
 		{"missing with create", nil, true, nil, ""},
 		{"empty with create", func(t *testing.T, p string) { os.WriteFile(p, nil, 0o644) }, true, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				knownBug(t, tc.bug)
-			}
 			dir := t.TempDir()
 			path := filepath.Join(dir, "dispatcher.db")
 			if tc.setup != nil {

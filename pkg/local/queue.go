@@ -259,22 +259,23 @@ WHERE id = ?3`, q.name+DLQSuffix, ns(now), id); err != nil {
 	return out, nil
 }
 
-// NextVisible returns when the earliest message of q that is not visible
-// now becomes visible (a delayed retry or an expiring visibility timeout),
-// or the zero time when there is none.
+// NextVisible returns when the earliest message of q becomes visible: a
+// time not after now when one is visible already, the end of a delayed
+// retry or of a visibility timeout otherwise, or the zero time when q is
+// empty.
 func (q *Queue) NextVisible(ctx context.Context) (time.Time, error) {
 	var v sql.NullInt64
-	if err := q.s.db.QueryRowContext(ctx, "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?",
-		q.name, ns(q.s.now())).Scan(&v); err != nil {
+	if err := q.s.db.QueryRowContext(ctx, "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ?",
+		q.name).Scan(&v); err != nil {
 		return time.Time{}, fmt.Errorf("next visible on %s: %w", q.name, err)
 	}
 	return nullTime(v), nil
 }
 
-// Wake returns a channel that receives a value after a commit in this
-// process enqueued on q. It is shared by q's consumers: one wake-up per
-// burst of enqueues, so a consumer that wakes must receive until the queue
-// is empty.
+// Wake returns a channel that is closed by the next commit in this process
+// that enqueues on q (or makes a message of q visible again, or delays a
+// retry). Every consumer waiting on it wakes; take a new one after each
+// wake-up, before receiving, so that no enqueue is missed.
 func (q *Queue) Wake() <-chan struct{} { return q.s.wakeChan(q.name) }
 
 // Settlement is what becomes of a received message.
@@ -360,9 +361,8 @@ func (q *Queue) Retry(ctx context.Context, receipt string, delay time.Duration, 
 	if err := q.byReceipt(ctx, "retry", Settle{Receipt: receipt, Action: RetryAfter, Delay: delay, LastError: lastError}); err != nil {
 		return err
 	}
-	if delay <= 0 {
-		q.s.notify(q.name)
-	}
+	// Idle consumers recompute when the next message is due.
+	q.s.notify(q.name)
 	return nil
 }
 

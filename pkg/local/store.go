@@ -161,7 +161,7 @@ type Store struct {
 	opts Options
 
 	mu      sync.Mutex
-	wake    map[string]chan struct{} // per queue: signalled after a commit that enqueued
+	wake    map[string]chan struct{} // per queue: closed (and replaced) after a commit that enqueued
 	foldSig chan struct{}            // signalled after a commit that appended facts
 }
 
@@ -292,14 +292,28 @@ func checkFile(ctx context.Context, path string, create bool) error {
 	if rerr != nil || string(head) != sqliteHeader {
 		return &FileError{Path: path, Reason: "not a SQLite database", Err: ErrNotAStore}
 	}
-	// Read-only look at the schema; mode=ro never writes the file.
-	ro, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		return fmt.Errorf("open store %q: %w", path, err)
+	// Read-only look at the schema. immutable=1 reads the main file alone
+	// and creates nothing beside it (no -wal or -shm), so a foreign
+	// database is left exactly as it was; only when a -wal file exists
+	// already (the database is in use, or was not checkpointed, and the
+	// schema may live in the WAL) is the WAL read too.
+	hasSchema := func(dsn string) (int, error) {
+		ro, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return 0, err
+		}
+		defer ro.Close()
+		var n int
+		err = ro.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n)
+		return n, err
 	}
-	defer ro.Close()
-	var n int
-	if err := ro.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n); err != nil {
+	n, err := hasSchema("file:" + path + "?mode=ro&immutable=1")
+	if err == nil && n == 0 {
+		if _, serr := os.Stat(path + "-wal"); serr == nil {
+			n, err = hasSchema("file:" + path + "?mode=ro")
+		}
+	}
+	if err != nil {
 		return &FileError{Path: path, Reason: "not a SQLite database (" + err.Error() + ")", Err: ErrNotAStore}
 	}
 	if n == 0 {
@@ -373,24 +387,27 @@ func (s *Store) RunCheckpointer(ctx context.Context, interval time.Duration, log
 	}
 }
 
-// wakeChan returns the channel signalled after a commit that enqueued on
-// queue (created on first use).
-func (s *Store) wakeChan(queue string) chan struct{} {
+// wakeChan returns the channel that the next commit enqueuing on queue
+// closes: every consumer waiting on it wakes (a broadcast), and a consumer
+// that asks again gets a fresh channel.
+func (s *Store) wakeChan(queue string) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.wake[queue]
 	if !ok {
-		c = make(chan struct{}, 1)
+		c = make(chan struct{})
 		s.wake[queue] = c
 	}
 	return c
 }
 
-// notify wakes the consumers of queue in this process.
+// notify wakes every consumer of queue in this process.
 func (s *Store) notify(queue string) {
-	select {
-	case s.wakeChan(queue) <- struct{}{}:
-	default:
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.wake[queue]; ok {
+		close(c)
+		delete(s.wake, queue)
 	}
 }
 

@@ -131,7 +131,6 @@ func (w *worker) run(ctx context.Context) error {
 	defer hcancel()
 	slots := make(chan struct{}, w.o.Concurrency)
 	var wg sync.WaitGroup
-	wake := w.q.Wake()
 
 loop:
 	for ctx.Err() == nil {
@@ -151,6 +150,9 @@ loop:
 				break more
 			}
 		}
+		// Take the wake-up channel before receiving: an enqueue committed
+		// after this point closes it, so an empty receive cannot miss it.
+		wake := w.q.Wake()
 		// The handlers' deadline counts from before the receive, so that a
 		// handler's context ends no later than its message becomes visible
 		// to other workers again.
@@ -206,7 +208,9 @@ func (w *worker) idle(ctx context.Context, wake <-chan struct{}) bool {
 	wait := w.o.IdleCheck
 	if next, err := w.q.NextVisible(ctx); err == nil && !next.IsZero() {
 		if d := next.Sub(w.s.now()); d < wait {
-			wait = max(d, time.Millisecond)
+			// A message visible already (it became due after the receive)
+			// is received at once.
+			wait = max(d, 0)
 		}
 	}
 	t := time.NewTimer(wait)
@@ -215,12 +219,6 @@ func (w *worker) idle(ctx context.Context, wake <-chan struct{}) bool {
 	case <-ctx.Done():
 		return false
 	case <-wake:
-		// Pass the wake-up on: the other consumers of the queue may be
-		// idle too, and one enqueue may need several of them.
-		select {
-		case w.s.wakeChan(w.q.name) <- struct{}{}:
-		default:
-		}
 		return true
 	case <-t.C:
 		return true

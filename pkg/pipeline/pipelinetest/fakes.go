@@ -586,6 +586,28 @@ func (c configLookup) Lookup(_ context.Context, repository string) plan.ConfigRe
 	return plan.ConfigResult{Status: plan.ConfigMissing}
 }
 
+// ReadConfigs implements pipeline.GitHub: the source's result, the
+// lookup, and an error when the source or a target targetsOf names is
+// plan.ConfigUnavailable (a transient failure).
+func (g *GitHub) ReadConfigs(ctx context.Context, _ int64, source string, targetsOf func(plan.ConfigResult) []string) (plan.ConfigResult, plan.ConfigLookup, error) {
+	l := configLookup{g}
+	src := l.Lookup(ctx, source)
+	repos := []string{source}
+	if targetsOf != nil {
+		repos = append(repos, targetsOf(src)...)
+	}
+	var bad []string
+	for _, r := range repos {
+		if res := l.Lookup(ctx, r); res.Status == plan.ConfigUnavailable {
+			bad = append(bad, r+": "+res.Problem)
+		}
+	}
+	if len(bad) > 0 {
+		return src, l, fmt.Errorf("%w: dispatching.yml unavailable: %s", ErrInjected, strings.Join(bad, ", "))
+	}
+	return src, l, nil
+}
+
 // Dispatch implements pipeline.GitHub.
 func (g *GitHub) Dispatch(ctx context.Context, req pipeline.DispatchRequest) (pipeline.DispatchResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -628,6 +650,13 @@ func (g *GitHub) FindDispatchedRun(_ context.Context, _ int64, repository, workf
 		return f(repository, workflow, since)
 	}
 	return res, ok, nil
+}
+
+// Lookups is the number of config reads.
+func (g *GitHub) Lookups() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lookups
 }
 
 // Dispatches returns every Dispatch call, failed ones included.
