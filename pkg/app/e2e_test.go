@@ -213,7 +213,7 @@ func TestServeOctokitExamples(t *testing.T) {
 	}})
 	for r, branch := range map[string]string{"deploy": "master", "web": "main"} {
 		fake.AddRepo(ghfake.Repo{FullName: "octo-org/" + r, DefaultBranch: branch, Files: map[string]string{
-			".github/workflows/cd.yml": "on: workflow_dispatch\n",
+			".github/workflows/cd.yml": "on:\n  workflow_dispatch:\n    inputs:\n      sha: {}\n",
 			"dispatching.yml": "inbound:\n  - source: {repository: octo-repo, workflow: test.yml}\n" +
 				"    targets: [{workflow: cd.yml, accept_inputs: [sha]}]\n",
 		}})

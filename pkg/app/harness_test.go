@@ -64,6 +64,10 @@ func env(fake *ghfake.Server, db string, extra map[string]string) map[string]str
 		"WEBHOOK_RATE_LIMIT":           "0",
 		"DISPATCH_RETRY_BASE_DELAY_MS": "1",
 		"QUEUE_VISIBILITY_TIMEOUT":     "5s",
+		// The GitHub client's clock is instant in these tests (no back-off
+		// sleeps), which a pacing budget cannot work with; pacing is tested
+		// in pkg/ghapp with a fake clock.
+		"GITHUB_WRITES_PER_MINUTE": "0",
 	}
 	for k, v := range extra {
 		e[k] = v

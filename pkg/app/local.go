@@ -231,6 +231,8 @@ func NewLocal(ctx context.Context, s *settings.Settings, info BuildInfo, logger 
 		ghapp.WithMaxRetries(s.DispatchMaxRetries),
 		ghapp.WithBaseDelay(s.RetryBaseDelay),
 		ghapp.WithUserAgent("dispatcher/" + info.Version),
+		ghapp.WithWritesPerMinute(s.GitHubWritesPerMinute),
+		ghapp.WithConfigCacheTTL(s.ConfigCacheTTL),
 	}
 	if s.GitHubAPIURL != "" {
 		ghOpts = append(ghOpts, ghapp.WithBaseURL(s.GitHubAPIURL+"/"))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/ghapp"
 	"github.com/dispatcher-dev/dispatcher/pkg/httpapi"
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
 	"github.com/dispatcher-dev/dispatcher/pkg/settings"
@@ -102,6 +103,7 @@ func BuildStages(s *settings.Settings, p Ports, o StageOptions) (*Stages, error)
 	}
 	in, err := pipeline.NewIngress(pipeline.IngressConfig{
 		Secret: []byte(s.WebhookSecret.Value()), Apply: apply, Now: o.Now, Logger: log,
+		OnPush: pushEvicter(p.GitHub, log),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build stages: %w", err)
@@ -182,4 +184,24 @@ func PrivateKey(s *settings.Settings) ([]byte, error) {
 		return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE %s: larger than %d bytes, not a GitHub App private key", path, MaxPrivateKeySize)}
 	}
 	return data, nil
+}
+
+// pushEvicter returns the ingress hook that evicts a repository's cached
+// dispatching.yml when a push changed it on the default branch (nil when
+// the GitHub port keeps no cache).
+func pushEvicter(gh pipeline.GitHub, log *slog.Logger) func([]byte) {
+	ev, ok := gh.(interface{ EvictConfig(repository string) })
+	if !ok {
+		return nil
+	}
+	return func(body []byte) {
+		repo, changed, err := ghapp.ConfigPush(body)
+		switch {
+		case err != nil:
+			log.Warn("push webhook not understood; no cache eviction", "error", err)
+		case changed:
+			ev.EvictConfig(repo)
+			log.Info("dispatching.yml changed by a push; cached copy evicted", "repository", repo)
+		}
+	}
 }

@@ -32,6 +32,10 @@ type IngressConfig struct {
 	// request on QueueRequests and the request.accepted fact (one SQLite
 	// transaction in serve; PortApplier on AWS). Required.
 	Apply Applier
+	// OnPush, when set, is given the body of every correctly signed `push`
+	// delivery (which is then answered 202, ignored): the runtime evicts a
+	// cached dispatching.yml that the push changed (CONFIG_CACHE_TTL).
+	OnPush func(body []byte)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger; slog.Default() when nil.
@@ -44,6 +48,7 @@ type IngressConfig struct {
 type Ingress struct {
 	secret []byte
 	apply  Applier
+	onPush func([]byte)
 	now    func() time.Time
 	log    *slog.Logger
 }
@@ -64,6 +69,7 @@ func NewIngress(c IngressConfig) (*Ingress, error) {
 	return &Ingress{
 		secret: bytes.Clone(c.Secret),
 		apply:  c.Apply,
+		onPush: c.OnPush,
 		now:    orNow(c.Now),
 		log:    orDefault(c.Logger),
 	}, nil
@@ -138,6 +144,9 @@ func (in *Ingress) Accept(ctx context.Context, d WebhookDelivery) IngressResult 
 
 func (in *Ingress) accept(ctx context.Context, d WebhookDelivery) IngressResult {
 	ev, r := in.Check(d)
+	if r.Status == IngressIgnored && d.Event == "push" && in.onPush != nil {
+		in.onPush(d.Body) // signed: Check verified it before ignoring
+	}
 	if r.Status != IngressAccepted {
 		return r
 	}
