@@ -77,7 +77,7 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 	st := newTextStyles(w, color)
 	var b strings.Builder
 	for _, d := range ds {
-		b.WriteString(st.path.Render(d.File))
+		b.WriteString(st.path.Render(termSafe(d.File)))
 		b.WriteString(st.sep.Render(":"))
 		fmt.Fprintf(&b, "%d", d.Line)
 		b.WriteString(st.sep.Render(":"))
@@ -88,7 +88,7 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 			b.WriteString(st.warn.Render("warning:"))
 			b.WriteString(" ")
 		}
-		b.WriteString(st.msg.Render(diagOneLine(d.Message)))
+		b.WriteString(st.msg.Render(termSafe(diagOneLine(d.Message))))
 		b.WriteString(" ")
 		b.WriteString(st.rule.Render("[" + d.Rule + "]"))
 		b.WriteString("\n")
@@ -99,7 +99,7 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 		if !ok {
 			continue
 		}
-		line, col := diagExcerpt(line, d.Column)
+		line, col := termSafeCol(diagExcerpt(line, d.Column))
 		num := fmt.Sprintf("%d", d.Line)
 		pad := strings.Repeat(" ", len(num))
 		fmt.Fprintf(&b, "%s %s\n", pad, st.gutter.Render("|"))

@@ -136,14 +136,14 @@ func exitCode(err error, w io.Writer) int {
 	var usage *UsageError
 	var cfgErr *app.ConfigError
 	if errors.As(err, &usage) || errors.As(err, &cfgErr) || isCobraUsageError(err) {
-		fmt.Fprintf(w, "dispatcher: %v\n", err)
+		fmt.Fprintf(w, "dispatcher: %s\n", termSafeLines(err.Error()))
 		return ExitUsage
 	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(w, "dispatcher: interrupted")
 		return ExitProblems
 	}
-	fmt.Fprintf(w, "dispatcher: %v\n", err)
+	fmt.Fprintf(w, "dispatcher: %s\n", termSafeLines(err.Error()))
 	return ExitProblems
 }
 

@@ -46,12 +46,12 @@ func newPlanStyles(w io.Writer, color bool) planStyles {
 // renderPlanText prints a plan as a readable table.
 func renderPlanText(w io.Writer, p plan.Plan, st planStyles) {
 	s := p.Source
-	fmt.Fprintf(w, "%s\n", st.title.Render(fmt.Sprintf("%s · %s · run %d (branch %s, %s)",
-		s.Repository, s.Workflow, s.RunID, orDash(s.HeadBranch), orDash(s.Conclusion))))
+	fmt.Fprintf(w, "%s\n", st.title.Render(termSafe(fmt.Sprintf("%s · %s · run %d (branch %s, %s)",
+		s.Repository, s.Workflow, s.RunID, orDash(s.HeadBranch), orDash(s.Conclusion)))))
 	if !p.Eligible {
-		fmt.Fprintf(w, "  %s %s\n", st.deny.Render("not eligible:"), p.Reason)
+		fmt.Fprintf(w, "  %s %s\n", st.deny.Render("not eligible:"), termSafe(p.Reason))
 		if p.Detail != "" {
-			fmt.Fprintf(w, "  %s\n", p.Detail)
+			fmt.Fprintf(w, "  %s\n", termSafe(p.Detail))
 		}
 		return
 	}
@@ -61,7 +61,11 @@ func renderPlanText(w io.Writer, p plan.Plan, st planStyles) {
 	}
 	rows := make([][]string, 0, len(p.Targets))
 	for _, t := range p.Targets {
-		rows = append(rows, []string{t.Decision, t.Repository, t.Workflow, t.Ref, formatInputs(t.Inputs), t.Reason, t.Detail})
+		row := []string{t.Decision, t.Repository, t.Workflow, t.Ref, formatInputs(t.Inputs), t.Reason, t.Detail}
+		for i := range row {
+			row[i] = termSafe(row[i])
+		}
+		rows = append(rows, row)
 	}
 	tbl := table.New().
 		Border(lipgloss.HiddenBorder()).
@@ -131,7 +135,7 @@ func renderFollowText(w io.Writer, r world.FollowResult, st planStyles) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%d runs, maximum dispatch depth %d\n", len(r.Steps)+1, r.MaxDepth)
 	for _, c := range r.Cycles {
-		fmt.Fprintf(w, "%s %s\n", st.deny.Render("cycle:"), strings.Join(c, " → "))
+		fmt.Fprintf(w, "%s %s\n", st.deny.Render("cycle:"), termSafe(strings.Join(c, " → ")))
 	}
 	if r.Truncated {
 		fmt.Fprintf(w, "stopped after %d runs\n", world.MaxSteps)
@@ -176,5 +180,5 @@ func renderMermaid(w io.Writer, plans []plan.Plan) {
 }
 
 func mermaidEscape(s string) string {
-	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
+	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(termSafe(s))
 }
