@@ -105,7 +105,7 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 		repo, id, host, err := planParseRunURL(run)
 		webHost = host
 		if err != nil {
-			return usageErrorf("--run %q: %v", o.run, err)
+			return usageErrorf("--run %q: %v", settings.MaskURL(o.run), err)
 		}
 		switch {
 		case o.repo == "":

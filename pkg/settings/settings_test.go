@@ -335,6 +335,31 @@ func TestURLsAndEnums(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "GITHUB_API_URL") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error = %v", err)
 	}
+	// Nor a secret in the query or the fragment, nor in a value that does
+	// not even parse as a URL.
+	for _, bad := range []string{"https://host/api/v3?token=hunter2", "https://host/api?a=1&sig=hunter2#hunter2",
+		"https://host/%zz?token=hunter2", "host/api?token=hunter2", "https://u:hunter2@host/%zz"} {
+		_, err := Load(env("GITHUB_API_URL", bad))
+		if err == nil || !strings.Contains(err.Error(), "GITHUB_API_URL") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("GITHUB_API_URL=%q: error = %v", bad, err)
+		}
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://api.github.com", "https://api.github.com"},
+		{"https://host/api/v3?token=s3cr3t", "https://host/api/v3?token=xxxxx"},
+		{"https://host/p?a=1&b&c=2#frag", "https://host/p?a=xxxxx&b=xxxxx&c=xxxxx#xxxxx"},
+		{"https://user:pw@host/p", "https://user:xxxxx@host/p"},
+		{"https://user@host/p", "https://user@host/p"},
+		{"https://user:p@w@host/a@b", "https://user:xxxxx@host/a@b"},
+		{"not a url?key=v", "not a url?key=xxxxx"},
+	} {
+		if got := MaskURL(tc.in); got != tc.want {
+			t.Errorf("MaskURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }
 
 func TestStrings(t *testing.T) {
