@@ -99,7 +99,7 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 		if !ok {
 			continue
 		}
-		line, col := termSafeCol(diagExcerpt(line, d.Column))
+		line, col := diagExcerpt(termSafeCol(line, d.Column))
 		num := fmt.Sprintf("%d", d.Line)
 		pad := strings.Repeat(" ", len(num))
 		fmt.Fprintf(&b, "%s %s\n", pad, st.gutter.Render("|"))
