@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -10,6 +11,22 @@ import (
 
 func init() {
 	scriptCmds["unescape"] = cmdUnescape
+	scriptCmds["busyport"] = cmdBusyPort
+}
+
+// cmdBusyPort listens on a free loopback port for the rest of the script
+// and stores its address in an environment variable:
+//
+//	busyport ADDR
+//	exitcode 1 dispatcher serve --addr $ADDR
+func cmdBusyPort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: busyport VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Defer(func() { ln.Close() })
+	ts.Setenv(args[0], ln.Addr().String())
 }
 
 // cmdUnescape rewrites files written with Go string escapes (\x1b, \xff,
