@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"os"
 	"strconv"
@@ -12,6 +17,37 @@ import (
 func init() {
 	scriptCmds["unescape"] = cmdUnescape
 	scriptCmds["busyport"] = cmdBusyPort
+	scriptCmds["badkey"] = cmdBadKey
+}
+
+// cmdBadKey writes a private key GitHub Apps cannot use, of one kind:
+//
+//	badkey ed25519 FILE   an Ed25519 key in PKCS#8 PEM
+//	badkey der FILE       an RSA key in binary DER
+//	badkey flat FILE      an RSA PEM whose line breaks became spaces
+func cmdBadKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: badkey ed25519|der|flat FILE")
+	}
+	var data []byte
+	switch args[0] {
+	case "ed25519":
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		ts.Check(err)
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		ts.Check(err)
+		data = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	case "der", "flat":
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		ts.Check(err)
+		data = x509.MarshalPKCS1PrivateKey(k)
+		if args[0] == "flat" {
+			data = []byte(strings.ReplaceAll(string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: data})), "\n", " "))
+		}
+	default:
+		ts.Fatalf("badkey: unknown kind %q", args[0])
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), data, 0o600))
 }
 
 // cmdBusyPort listens on a free loopback port for the rest of the script

@@ -202,6 +202,10 @@ func printServeConfig(w io.Writer, st *settings.Settings, addr string) error {
 	fmt.Fprintf(tw, "# store: %s\n", st.DBPath)
 	if missing := st.MissingFor(settings.ModeServe); len(missing) > 0 {
 		fmt.Fprintf(tw, "# serve would refuse to start; missing: %s\n", strings.Join(missing, ", "))
+	} else if _, err := app.PrivateKey(st); err != nil {
+		// A key that is set but unusable (a missing file, DER, an
+		// Ed25519 key): serve would refuse to start with this line.
+		fmt.Fprintf(tw, "# warning: serve would refuse to start: %s\n", termSafe(err.Error()))
 	}
 	return tw.Flush()
 }
