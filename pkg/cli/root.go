@@ -32,5 +32,6 @@ the operator's guardrails permit.`,
 		newServeCmd(s, info),
 		newReplayDLQCmd(s),
 	)
+	registerFlagCompletions(root)
 	return root
 }
