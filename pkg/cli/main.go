@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/dispatcher-dev/dispatcher/pkg/app"
 	"github.com/mattn/go-isatty"
 )
@@ -39,6 +41,13 @@ type Streams struct {
 	// only used on a terminal, and never when NO_COLOR is set).
 	OutTTY bool
 	ErrTTY bool
+	// OutWidth returns the width of the terminal Out is, in columns, or 0
+	// when unknown; nil means unknown. COLUMNS overrides it.
+	OutWidth func() int
+
+	// color is the --color flag of the running command line (set by
+	// newRootCmd); nil means auto.
+	color *colorMode
 }
 
 // System returns Streams bound to the real process.
@@ -51,6 +60,13 @@ func System() Streams {
 		Getwd:  os.Getwd,
 		OutTTY: isatty.IsTerminal(os.Stdout.Fd()) || isatty.IsCygwinTerminal(os.Stdout.Fd()),
 		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd()),
+		OutWidth: func() int {
+			w, _, err := term.GetSize(os.Stdout.Fd())
+			if err != nil {
+				return 0
+			}
+			return w
+		},
 	}
 }
 
@@ -64,14 +80,66 @@ func (s Streams) Env(name string) string {
 }
 
 // Color reports whether output to a stream with the given TTY state may be
-// coloured: only on a terminal, never when NO_COLOR is set to a non-empty
-// value (https://no-color.org).
+// coloured. --color always and --color never decide alone; with --color
+// auto (the default) colour is used only on a terminal, never when NO_COLOR
+// is set to a non-empty value (https://no-color.org), and never when
+// TERM=dumb (a terminal that cannot show escape sequences).
 func (s Streams) Color(tty bool) bool {
-	if s.Env("NO_COLOR") != "" {
+	if s.color != nil {
+		switch *s.color {
+		case colorAlways:
+			return true
+		case colorNever:
+			return false
+		}
+	}
+	if s.Env("NO_COLOR") != "" || s.Env("TERM") == "dumb" {
 		return false
 	}
 	return tty
 }
+
+// TermWidth is the width text tables must fit on Out: COLUMNS when set to
+// a positive number, else the terminal's width; 0 (no limit) when Out is
+// not a terminal, so a pipe or a file gets every line whole.
+func (s Streams) TermWidth() int {
+	if !s.OutTTY {
+		return 0
+	}
+	if n, err := strconv.Atoi(s.Env("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	if s.OutWidth != nil {
+		return max(s.OutWidth(), 0)
+	}
+	return 0
+}
+
+// colorMode is the value of --color.
+type colorMode string
+
+// The values of --color.
+const (
+	colorAuto   colorMode = "auto"
+	colorAlways colorMode = "always"
+	colorNever  colorMode = "never"
+)
+
+// String returns the value (pflag.Value).
+func (c *colorMode) String() string { return string(*c) }
+
+// Set checks and stores a value (pflag.Value).
+func (c *colorMode) Set(v string) error {
+	switch colorMode(v) {
+	case colorAuto, colorAlways, colorNever:
+		*c = colorMode(v)
+		return nil
+	}
+	return fmt.Errorf("expected auto, always or never")
+}
+
+// Type names the value in usage messages (pflag.Value).
+func (c *colorMode) Type() string { return "color" }
 
 // UsageError is an error in how a command was called or in its input
 // (bad flag value, missing file, unreadable directory). Main maps it to exit 2.

@@ -159,7 +159,9 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 	if o.format == "json" {
 		return writeJSON(s.Out, p)
 	}
-	renderPlanText(s.Out, p, newPlanStyles(s.Out, s.Color(s.OutTTY)))
+	st := newPlanStyles(s.Out, s.Color(s.OutTTY))
+	st.width = s.TermWidth()
+	renderPlanText(s.Out, p, st)
 	return nil
 }
 

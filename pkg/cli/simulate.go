@@ -133,6 +133,7 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 	}
 	ctx := cmd.Context()
 	st := newPlanStyles(s.Out, s.Color(s.OutTTY))
+	st.width = s.TermWidth()
 	if !o.follow {
 		p := plan.Build(ctx, plan.Input{Event: ev, Source: w.Lookup(ctx, ev.Repository.FullName()), Targets: w, Policy: policy})
 		switch o.format {
