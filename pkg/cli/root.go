@@ -29,7 +29,7 @@ the operator's guardrails permit.`,
 	root.AddCommand(
 		newVersionCmd(s, info),
 		newCompletionCmd(s),
-		newValidateCmd(s),
+		newValidateCmd(s, info),
 		newSimulateCmd(s),
 		newPlanCmd(s),
 		newServeCmd(s, info),

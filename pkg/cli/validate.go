@@ -25,10 +25,12 @@ type validateOptions struct {
 	strict bool
 	repo   string
 	world  string
+	// version is dispatcher's version, reported in SARIF output.
+	version string
 }
 
-func newValidateCmd(s Streams) *cobra.Command {
-	o := &validateOptions{}
+func newValidateCmd(s Streams, info BuildInfo) *cobra.Command {
+	o := &validateOptions{version: info.Version}
 	cmd := &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check dispatching.yml files",
@@ -152,7 +154,7 @@ func runValidate(s Streams, o *validateOptions) error {
 		}
 		return "", false
 	}
-	if err := renderDiagnostics(s.Out, o.format, diags, src, s.Color(s.OutTTY)); err != nil {
+	if err := renderDiagnostics(s.Out, o.format, diags, src, s.Color(s.OutTTY), o.version); err != nil {
 		return fmt.Errorf("validate: write output: %w", err)
 	}
 	errs, warns := 0, 0
