@@ -246,8 +246,8 @@ type (
 		Name            string      `json:"name"`
 		Version         string      `json:"version,omitempty"`
 		SemanticVersion string      `json:"semanticVersion"`
-		InformationURI string      `json:"informationUri"`
-		Rules          []sarifRule `json:"rules"`
+		InformationURI  string      `json:"informationUri"`
+		Rules           []sarifRule `json:"rules"`
 	}
 	sarifRule struct {
 		ID                   string       `json:"id"`
