@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/cli"
@@ -23,7 +22,7 @@ var (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.SignalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args, cli.System(), cli.BuildInfo{Version: version, Commit: commit, Date: date}.WithEmbedded())
 	stop()
 	os.Exit(code)

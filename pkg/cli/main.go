@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/dispatcher-dev/dispatcher/pkg/app"
@@ -186,7 +189,58 @@ func Main(ctx context.Context, args []string, s Streams, info BuildInfo) int {
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil {
+		// Stopped by Ctrl-C (or SIGTERM): exit 128+N as shells expect
+		// (130 for SIGINT), whatever error the interruption caused.
+		var sig *SignalError
+		if errors.As(context.Cause(ctx), &sig) {
+			fmt.Fprintln(s.Err, "dispatcher: interrupted")
+			return sig.ExitCode()
+		}
+	}
 	return exitCode(usageRewrite(cmd, err), s.Err)
+}
+
+// SignalError is the cause of a context that SignalContext cancelled.
+type SignalError struct{ Signal os.Signal }
+
+// Error returns the message (it implements error).
+func (e *SignalError) Error() string { return "interrupted by " + e.Signal.String() }
+
+// ExitCode is 128 plus the signal number (130 for SIGINT), the status a
+// shell reports for a program killed by that signal.
+func (e *SignalError) ExitCode() int {
+	if n, ok := e.Signal.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return 128 + int(syscall.SIGINT)
+}
+
+// SignalContext returns a context that the first of sigs cancels, with a
+// *SignalError as its cause (Main turns it into exit status 130 for
+// SIGINT). After that first signal the default handling is restored, so a
+// second Ctrl-C stops the process at once. stop releases the signals.
+func SignalContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			signal.Stop(ch)
+			cancel(&SignalError{Signal: sig})
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel(context.Canceled)
+		})
+	}
 }
 
 // exitCode classifies err once and prints it (if it was not printed yet).

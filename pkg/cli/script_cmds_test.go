@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +20,51 @@ func init() {
 	scriptCmds["unescape"] = cmdUnescape
 	scriptCmds["busyport"] = cmdBusyPort
 	scriptCmds["badkey"] = cmdBadKey
+	scriptCmds["hangserver"] = cmdHangServer
+}
+
+// cmdHangServer starts an HTTP server that never answers (each request
+// waits until the script ends) and stores its URL in an environment
+// variable:
+//
+//	hangserver GITHUB_API_URL
+func cmdHangServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: hangserver VAR")
+	}
+	srv, _ := newHangServer()
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL)
+}
+
+// hangServer never answers: each request waits until the client gives up
+// or the server is closed. arrived receives once per request, when it is
+// being held.
+type hangServer struct {
+	*httptest.Server
+	release chan struct{}
+}
+
+func newHangServer() (*hangServer, <-chan struct{}) {
+	arrived := make(chan struct{}, 16)
+	h := &hangServer{release: make(chan struct{})}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+		case <-h.release:
+		}
+	}))
+	return h, arrived
+}
+
+// Close releases every held request and stops the server.
+func (h *hangServer) Close() {
+	close(h.release)
+	h.Server.Close()
 }
 
 // cmdBadKey writes a private key GitHub Apps cannot use, of one kind:
