@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -581,5 +583,48 @@ func TestParseIPListForms(t *testing.T) {
 	}
 	if got, err := ParseIPList(""); err != nil || len(got) != 0 {
 		t.Errorf("empty: %v %v", got, err)
+	}
+}
+
+// TestDocumentationNotRead: the variables docs/configuration.md says are
+// not read are really not read (a variable added to the code must leave
+// that list), and every variable-like name the docs show in backticks is
+// either read or listed there, so the pages cannot disagree with the code.
+func TestDocumentationNotRead(t *testing.T) {
+	conf, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, v := range Variables() {
+		known[v.Name] = true
+	}
+	_, line, ok := strings.Cut(string(conf), "- Not read:")
+	if !ok {
+		t.Fatal(`docs/configuration.md has no "- Not read:" line`)
+	}
+	line, _, _ = strings.Cut(line, "\n- ")
+	varRE := regexp.MustCompile("`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`")
+	notRead := map[string]bool{}
+	for _, m := range varRE.FindAllStringSubmatch(line, -1) {
+		notRead[m[1]] = true
+		if known[m[1]] {
+			t.Errorf("docs/configuration.md says %s is not read, but pkg/settings reads it", m[1])
+		}
+	}
+	// Names in backticks that are not dispatcher's configuration.
+	other := map[string]bool{"NO_COLOR": true, "AWS_ENDPOINT_URL": true, "AWS_LAMBDA_RUNTIME_API": true}
+	pages, _ := filepath.Glob("../../docs/*.md")
+	for _, page := range append(pages, "../../README.md") {
+		data, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range varRE.FindAllStringSubmatch(string(data), -1) {
+			name := m[1]
+			if !known[name] && !notRead[name] && !other[name] && !strings.HasPrefix(name, "AWS_") {
+				t.Errorf("%s names %s, which pkg/settings does not read and docs/configuration.md does not list as not read", filepath.Base(page), name)
+			}
+		}
 	}
 }
