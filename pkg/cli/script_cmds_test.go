@@ -21,6 +21,25 @@ func init() {
 	scriptCmds["busyport"] = cmdBusyPort
 	scriptCmds["badkey"] = cmdBadKey
 	scriptCmds["hangserver"] = cmdHangServer
+	scriptCmds["unescape-env"] = cmdUnescapeEnv
+}
+
+// cmdUnescapeEnv replaces Go string escapes in environment variables with
+// the bytes they stand for:
+//
+//	env REF=main\x1b[2J
+//	unescape-env REF
+func cmdUnescapeEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: unescape-env VAR...")
+	}
+	for _, name := range args {
+		u, err := strconv.Unquote(`"` + strings.ReplaceAll(ts.Getenv(name), `"`, `\"`) + `"`)
+		if err != nil {
+			ts.Fatalf("unescape-env %s: %v", name, err)
+		}
+		ts.Setenv(name, u)
+	}
 }
 
 // cmdHangServer starts an HTTP server that never answers (each request

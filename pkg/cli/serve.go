@@ -196,10 +196,10 @@ func printServeConfig(w io.Writer, st *settings.Settings, addr string) error {
 		if v.Set {
 			src = "env"
 		}
-		fmt.Fprintf(tw, "%s=%s\t# %s\n", v.Name, v.Value, src)
+		fmt.Fprintf(tw, "%s=%s\t# %s\n", v.Name, termSafe(v.Value), src)
 	}
-	fmt.Fprintf(tw, "# listen address: %s\n", addr)
-	fmt.Fprintf(tw, "# store: %s\n", st.DBPath)
+	fmt.Fprintf(tw, "# listen address: %s\n", termSafe(addr))
+	fmt.Fprintf(tw, "# store: %s\n", termSafe(st.DBPath))
 	if missing := st.MissingFor(settings.ModeServe); len(missing) > 0 {
 		fmt.Fprintf(tw, "# serve would refuse to start; missing: %s\n", strings.Join(missing, ", "))
 	} else if _, err := app.PrivateKey(st); err != nil {
