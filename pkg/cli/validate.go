@@ -110,7 +110,7 @@ func runValidate(s Streams, o *validateOptions) error {
 	}
 	if o.repo != "" {
 		if owner, name, ok := strings.Cut(o.repo, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-			return usageErrorf("--repo: %q is not OWNER/NAME", o.repo)
+			return usageErrorf("--repo %q: expected OWNER/NAME", o.repo)
 		}
 		if len(o.paths) > 1 {
 			return usageErrorf("--repo names the repository of one file; got %d paths", len(o.paths))
