@@ -44,6 +44,7 @@ The scripts are also committed under completions/ in the repository.`,
 // need no entry: flagCompletionFromUsage reads the values from the usage.
 var flagValueCompletions = map[string][]string{
 	"conclusion": simulateConclusions,
+	"color":      {string(colorAuto), string(colorAlways), string(colorNever)},
 }
 
 // noFileFlags take values that are not files (names, ids, addresses): the
