@@ -63,7 +63,7 @@ func TestSignalErrorExitCode(t *testing.T) {
 // TestSignalContextStop: stop cancels the context without a *SignalError
 // cause, so a normal end is never reported as an interruption.
 func TestSignalContextStop(t *testing.T) {
-	ctx, stop := SignalContext(context.Background(), syscall.SIGUSR1)
+	ctx, stop := SignalContext(context.Background(), os.Interrupt)
 	stop()
 	stop()
 	if ctx.Err() == nil {
