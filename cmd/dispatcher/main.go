@@ -7,13 +7,14 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/cli"
 )
 
-// Set by the linker (see .goreleaser.yaml and the Makefile).
+// Set by the linker (see .goreleaser.yaml and the Makefile). Left at these
+// placeholders (go build, go install), they are filled from the module
+// version and VCS information Go embeds in the binary (BuildInfo.WithEmbedded).
 var (
 	version = "dev"
 	commit  = "none"
@@ -21,8 +22,8 @@ var (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args, cli.System(), cli.BuildInfo{Version: version, Commit: commit, Date: date})
+	ctx, stop := cli.SignalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args, cli.System(), cli.BuildInfo{Version: version, Commit: commit, Date: date}.WithEmbedded())
 	stop()
 	os.Exit(code)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -161,27 +162,39 @@ const MaxPrivateKeySize = 64 << 10
 
 // PrivateKey returns the GitHub App private key from
 // GITHUB_APP_PRIVATE_KEY or the file named by GITHUB_APP_PRIVATE_KEY_FILE
-// (at most MaxPrivateKeySize bytes). Errors are *ConfigError and name the
-// variable (and the path), never the key.
+// (at most MaxPrivateKeySize bytes), checked to be a usable RSA key. Errors
+// are *ConfigError with one line naming the variable (and the path) and
+// what is wrong (a missing file, DER instead of PEM, a PEM whose line
+// breaks were lost, an Ed25519 key), never the key itself.
 func PrivateKey(s *settings.Settings) ([]byte, error) {
+	source := "GITHUB_APP_PRIVATE_KEY"
+	var data []byte
 	if s.GitHubAppPrivateKey.IsSet() {
-		return []byte(s.GitHubAppPrivateKey.Value()), nil
+		data = []byte(s.GitHubAppPrivateKey.Value())
+	} else {
+		path := s.GitHubAppPrivateKeyFile
+		if path == "" {
+			return nil, &ConfigError{Err: errors.New("GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) is not set")}
+		}
+		source = "GITHUB_APP_PRIVATE_KEY_FILE " + path
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("%s: %w", source, pathCause(err))}
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return nil, &ConfigError{Err: fmt.Errorf("%s: is a directory (expected the App's .pem file)", source)}
+		}
+		data, err = io.ReadAll(io.LimitReader(f, MaxPrivateKeySize+1))
+		if err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("%s: %w", source, pathCause(err))}
+		}
+		if len(data) > MaxPrivateKeySize {
+			return nil, &ConfigError{Err: fmt.Errorf("%s: larger than %d bytes, not a GitHub App private key", source, MaxPrivateKeySize)}
+		}
 	}
-	path := s.GitHubAppPrivateKeyFile
-	if path == "" {
-		return nil, &ConfigError{Err: errors.New("GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) is not set")}
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxPrivateKeySize+1))
-	if err != nil {
-		return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)}
-	}
-	if len(data) > MaxPrivateKeySize {
-		return nil, &ConfigError{Err: fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE %s: larger than %d bytes, not a GitHub App private key", path, MaxPrivateKeySize)}
+	if _, err := ghapp.ParsePrivateKey(data); err != nil {
+		return nil, &ConfigError{Err: fmt.Errorf("%s: %w", source, err)}
 	}
 	return data, nil
 }
@@ -204,4 +217,15 @@ func pushEvicter(gh pipeline.GitHub, log *slog.Logger) func([]byte) {
 			log.Info("dispatching.yml changed by a push; cached copy evicted", "repository", repo)
 		}
 	}
+}
+
+// pathCause drops the operation and path that os errors repeat ("open
+// /x/app.pem: no such file or directory" becomes "no such file or
+// directory"): the caller names the path once.
+func pathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

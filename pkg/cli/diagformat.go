@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"unicode/utf16"
 
@@ -31,7 +32,8 @@ var diagFormats = []string{diagFormatText, diagFormatJSON, diagFormatGitHub, dia
 type diagSource func(file string, line int) (string, bool)
 
 // renderDiagnostics writes ds (already sorted) in the given format.
-func renderDiagnostics(w io.Writer, format string, ds []dispatching.Diagnostic, src diagSource, color bool) error {
+// toolVersion is dispatcher's version, for SARIF's tool.driver.version.
+func renderDiagnostics(w io.Writer, format string, ds []dispatching.Diagnostic, src diagSource, color bool, toolVersion string) error {
 	switch format {
 	case diagFormatText:
 		return renderText(w, ds, src, color)
@@ -40,7 +42,7 @@ func renderDiagnostics(w io.Writer, format string, ds []dispatching.Diagnostic, 
 	case diagFormatGitHub:
 		return renderGitHub(w, ds)
 	case diagFormatSARIF:
-		return renderSARIF(w, ds, src)
+		return renderSARIF(w, ds, src, toolVersion)
 	}
 	return fmt.Errorf("unknown format %q", format)
 }
@@ -77,7 +79,7 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 	st := newTextStyles(w, color)
 	var b strings.Builder
 	for _, d := range ds {
-		b.WriteString(st.path.Render(d.File))
+		b.WriteString(st.path.Render(termSafe(d.File)))
 		b.WriteString(st.sep.Render(":"))
 		fmt.Fprintf(&b, "%d", d.Line)
 		b.WriteString(st.sep.Render(":"))
@@ -88,7 +90,7 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 			b.WriteString(st.warn.Render("warning:"))
 			b.WriteString(" ")
 		}
-		b.WriteString(st.msg.Render(diagOneLine(d.Message)))
+		b.WriteString(st.msg.Render(termSafe(diagOneLine(d.Message))))
 		b.WriteString(" ")
 		b.WriteString(st.rule.Render("[" + d.Rule + "]"))
 		b.WriteString("\n")
@@ -99,7 +101,7 @@ func renderText(w io.Writer, ds []dispatching.Diagnostic, src diagSource, color 
 		if !ok {
 			continue
 		}
-		line, col := diagExcerpt(line, d.Column)
+		line, col := diagExcerpt(termSafeCol(line, d.Column))
 		num := fmt.Sprintf("%d", d.Line)
 		pad := strings.Repeat(" ", len(num))
 		fmt.Fprintf(&b, "%s %s\n", pad, st.gutter.Render("|"))
@@ -241,9 +243,11 @@ type (
 		Driver sarifDriver `json:"driver"`
 	}
 	sarifDriver struct {
-		Name           string      `json:"name"`
-		InformationURI string      `json:"informationUri"`
-		Rules          []sarifRule `json:"rules"`
+		Name            string      `json:"name"`
+		Version         string      `json:"version,omitempty"`
+		SemanticVersion string      `json:"semanticVersion"`
+		InformationURI  string      `json:"informationUri"`
+		Rules           []sarifRule `json:"rules"`
 	}
 	sarifRule struct {
 		ID                   string       `json:"id"`
@@ -295,15 +299,16 @@ const sarifColumnKind = "utf16CodeUnits"
 // renderSARIF prints one SARIF 2.1.0 log with every rule and one result per
 // diagnostic. Columns are converted to UTF-16 code units with the source
 // line from src; without it (line unknown) the column is kept.
-func renderSARIF(w io.Writer, ds []dispatching.Diagnostic, src diagSource) error {
+func renderSARIF(w io.Writer, ds []dispatching.Diagnostic, src diagSource, toolVersion string) error {
 	rules := dispatching.Rules()
 	index := map[string]int{}
-	driver := sarifDriver{Name: "dispatcher", InformationURI: "https://github.com/dispatcher-dev/dispatcher", Rules: make([]sarifRule, len(rules))}
+	version, semantic := sarifVersions(toolVersion)
+	driver := sarifDriver{Name: "dispatcher", Version: version, SemanticVersion: semantic, InformationURI: "https://github.com/dispatcher-dev/dispatcher", Rules: make([]sarifRule, len(rules))}
 	for i, r := range rules {
 		index[r.ID] = i
 		driver.Rules[i] = sarifRule{
 			ID:                   r.ID,
-			Name:                 diagPascalCase(r.ID),
+			Name:                 sarifRuleName(r.ID),
 			ShortDescription:     sarifText{r.Summary},
 			FullDescription:      sarifText{r.Summary},
 			HelpURI:              docsBaseURL + "#rule-" + r.ID,
@@ -377,6 +382,44 @@ func diagSARIFURI(path string) sarifArtifact {
 	}
 	p = strings.TrimPrefix(p, "./")
 	return sarifArtifact{URI: (&url.URL{Path: p}).String(), URIBaseID: "%SRCROOT%"}
+}
+
+// sarifSemverRE matches a release version, v1.2.3 with an optional
+// pre-release and build.
+var sarifSemverRE = regexp.MustCompile(`^v?(\d+\.\d+\.\d+)((?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$`)
+
+// sarifVersions gives tool.driver.version (numeric, as SARIF consumers
+// compare it; "" when the build has no release number) and
+// tool.driver.semanticVersion for dispatcher's version: v1.2.3-rc.1 is
+// "1.2.3" and "1.2.3-rc.1"; an unreleased build ("dev", a commit) is
+// "0.0.0-dev", a SemVer pre-release that sorts before every release.
+func sarifVersions(v string) (version, semantic string) {
+	if m := sarifSemverRE.FindStringSubmatch(v); m != nil {
+		return m[1], m[1] + m[2]
+	}
+	return "", "0.0.0-dev"
+}
+
+// sarifRuleNames are the readable names of the rules whose id is one
+// word: SARIF wants a rule's name to differ from its id (the SARIF
+// Multitool compares them ignoring case), so "type" cannot be "Type".
+var sarifRuleNames = map[string]string{
+	dispatching.RuleSyntax:  "InvalidYamlSyntax",
+	dispatching.RuleType:    "WrongValueType",
+	dispatching.RuleSchema:  "SchemaViolation",
+	dispatching.RuleVersion: "UnsupportedVersion",
+	// One-letter words are not Pascal identifiers to the Multitool
+	// (SARIF2012).
+	dispatching.RuleWorkflowNotAFile: "WorkflowNotFileName",
+}
+
+// sarifRuleName is a rule's SARIF name: an entry of sarifRuleNames, else
+// the id in PascalCase ("unknown-key" is "UnknownKey").
+func sarifRuleName(id string) string {
+	if n, ok := sarifRuleNames[id]; ok {
+		return n
+	}
+	return diagPascalCase(id)
 }
 
 func diagPascalCase(id string) string {

@@ -69,7 +69,7 @@ func TestRenderGolden(t *testing.T) {
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := renderDiagnostics(&buf, tc.format, ds, goldenSource, tc.color); err != nil {
+			if err := renderDiagnostics(&buf, tc.format, ds, goldenSource, tc.color, "v1.2.3"); err != nil {
 				t.Fatal(err)
 			}
 			checkGolden(t, tc.golden, buf.Bytes())
@@ -86,7 +86,7 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderEmpty(t *testing.T) {
 	for format, want := range map[string]string{diagFormatText: "", diagFormatJSON: "[]\n", diagFormatGitHub: ""} {
 		var buf bytes.Buffer
-		if err := renderDiagnostics(&buf, format, nil, nil, false); err != nil {
+		if err := renderDiagnostics(&buf, format, nil, nil, false, "v1.2.3"); err != nil {
 			t.Fatal(err)
 		}
 		if buf.String() != want {
@@ -94,7 +94,7 @@ func TestRenderEmpty(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := renderDiagnostics(&buf, diagFormatSARIF, nil, nil, false); err != nil {
+	if err := renderDiagnostics(&buf, diagFormatSARIF, nil, nil, false, "v1.2.3"); err != nil {
 		t.Fatal(err)
 	}
 	var log struct {
@@ -105,7 +105,7 @@ func TestRenderEmpty(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &log); err != nil || len(log.Runs) != 1 || log.Runs[0].Results == nil || len(log.Runs[0].Results) != 0 {
 		t.Errorf("empty SARIF: %v %s", err, buf.String())
 	}
-	if err := renderDiagnostics(&buf, "xml", nil, nil, false); err == nil {
+	if err := renderDiagnostics(&buf, "xml", nil, nil, false, "v1.2.3"); err == nil {
 		t.Error("unknown format accepted")
 	}
 }
@@ -142,7 +142,7 @@ func TestCaret(t *testing.T) {
 // TestSARIFShape checks the fields GitHub code scanning requires.
 func TestSARIFShape(t *testing.T) {
 	var buf bytes.Buffer
-	if err := renderSARIF(&buf, goldenDiags[:2], goldenSource); err != nil {
+	if err := renderSARIF(&buf, goldenDiags[:2], goldenSource, "v1.2.3"); err != nil {
 		t.Fatal(err)
 	}
 	var log sarifLog
@@ -207,5 +207,19 @@ func TestSARIFColumnUTF16(t *testing.T) {
 	}
 	if got := diagSARIFColumn(nil, dispatching.Diagnostic{File: "f", Line: 1, Column: 5}); got != 5 {
 		t.Errorf("no source: got %d, want 5", got)
+	}
+}
+
+func TestSARIFVersions(t *testing.T) {
+	for _, tc := range []struct{ in, version, semantic string }{
+		{"v1.2.3", "1.2.3", "1.2.3"},
+		{"v1.2.3-rc.1+abc", "1.2.3", "1.2.3-rc.1+abc"},
+		{"0.4.0", "0.4.0", "0.4.0"},
+		{"dev", "", "0.0.0-dev"},
+		{"", "", "0.0.0-dev"},
+	} {
+		if v, s := sarifVersions(tc.in); v != tc.version || s != tc.semantic {
+			t.Errorf("sarifVersions(%q) = %q, %q; want %q, %q", tc.in, v, s, tc.version, tc.semantic)
+		}
 	}
 }

@@ -22,10 +22,18 @@ import (
 const planMaxWait = 15 * time.Second
 
 type planOptions struct {
-	repo   string
-	run    string
-	format string
+	repo    string
+	run     string
+	format  string
+	timeout time.Duration
 }
+
+// defaultPlanTimeout bounds a whole plan: GitHub's answers take seconds;
+// a hanging API (three 30 s attempts) must not hold a terminal for long.
+const defaultPlanTimeout = 60 * time.Second
+
+// errPlanTimeout is the cause of a plan stopped by --timeout.
+var errPlanTimeout = errors.New("plan timed out")
 
 func newPlanCmd(s Streams) *cobra.Command {
 	o := &planOptions{}
@@ -56,11 +64,15 @@ the running service (serve's DISPATCHER_DB), which plan does not read; the
 service may therefore deny a target of a chained run that plan shows as
 dispatch.
 
+On a terminal a spinner on stderr shows what plan waits for (never with
+--format json). --timeout (default 60s) bounds the whole plan.
+
 Exit status: 0 when a plan was printed, whatever its decisions (an
 ineligible run or denied targets are answers, not failures); 2 for missing
 credentials, a bad private key, an unknown run or repository, or a
 repository where the App is not installed; 1 when GitHub kept failing after
-retries (its message is shown). docs/plan.md has the details and the API
+retries (its message is shown) or did not answer within --timeout; 130
+when interrupted with Ctrl-C. docs/plan.md has the details and the API
 cost.`,
 		Example: `  # why did this run of acme/api dispatch (or not)? Its address, from the browser:
   GITHUB_APP_ID=12345 GITHUB_APP_PRIVATE_KEY_FILE=app.pem dispatcher plan --run https://github.com/acme/api/actions/runs/123
@@ -85,6 +97,7 @@ cost.`,
 	f.StringVar(&o.repo, "repo", "", "source repository `OWNER/NAME` (required with a run id; taken from the address otherwise)")
 	f.StringVar(&o.run, "run", "", "workflow run `URL|ID`: its address https://HOST/OWNER/NAME/actions/runs/ID, or the run id alone (required)")
 	f.StringVar(&o.format, "format", "text", "output `FORMAT`: text or json")
+	f.DurationVar(&o.timeout, "timeout", defaultPlanTimeout, "give up after `DURATION` (e.g. 30s, 2m; 0 waits as long as GitHub takes)")
 	_ = cmd.MarkFlagRequired("run")
 	return cmd
 }
@@ -92,6 +105,9 @@ cost.`,
 func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 	if o.format != "text" && o.format != "json" {
 		return usageErrorf("--format: unknown format %q (expected text or json)", o.format)
+	}
+	if o.timeout < 0 {
+		return usageErrorf("--timeout %s: expected a positive duration, or 0 for no limit", o.timeout)
 	}
 	if o.repo != "" {
 		owner, name, ok := strings.Cut(o.repo, "/")
@@ -105,7 +121,7 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 		repo, id, host, err := planParseRunURL(run)
 		webHost = host
 		if err != nil {
-			return usageErrorf("--run %q: %v", o.run, err)
+			return usageErrorf("--run %q: %v", settings.MaskURL(o.run), err)
 		}
 		switch {
 		case o.repo == "":
@@ -138,14 +154,26 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 	if err != nil {
 		return err
 	}
-
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, errPlanTimeout)
+		defer cancel()
+	}
+	// A spinner on a terminal while GitHub answers; never in JSON output.
+	progress := o.format == "text"
+	sp := startProgress(s, progress, fmt.Sprintf("asking GitHub for run %d of %s…", runID, o.repo))
 	ev, err := gh.Run(ctx, o.repo, runID)
+	sp.Stop()
 	if err != nil {
+		if terr := planTimeoutError(ctx, o.timeout); terr != nil {
+			return terr
+		}
 		return planGitHubError(err, o.repo, runID)
 	}
 	if ev.Action != "completed" {
 		fmt.Fprintf(s.Err, "dispatcher: note: run %d has not completed yet; the service plans a run only when it completes, so its conclusion may still change\n", runID)
 	}
+	sp = startProgress(s, progress, "reading dispatching.yml of the source and its targets…")
 	configs := gh.Configs(ev.InstallationID)
 	p := plan.Build(ctx, plan.Input{
 		Event:   ev,
@@ -153,14 +181,28 @@ func runPlan(ctx context.Context, s Streams, o *planOptions) error {
 		Targets: configs,
 		Policy:  cfg.Policy(),
 	})
+	sp.Stop()
 	if err := ctx.Err(); err != nil {
+		if terr := planTimeoutError(ctx, o.timeout); terr != nil {
+			return terr
+		}
 		return err
 	}
 	if o.format == "json" {
 		return writeJSON(s.Out, p)
 	}
-	renderPlanText(s.Out, p, newPlanStyles(s.Out, s.Color(s.OutTTY)))
+	st := newPlanStyles(s.Out, s.Color(s.OutTTY))
+	st.width = s.TermWidth()
+	renderPlanText(s.Out, p, st)
 	return nil
+}
+
+// planTimeoutError is the error of a plan that --timeout stopped, or nil.
+func planTimeoutError(ctx context.Context, timeout time.Duration) error {
+	if !errors.Is(context.Cause(ctx), errPlanTimeout) {
+		return nil
+	}
+	return fmt.Errorf("plan: GitHub did not answer within --timeout %s; check GITHUB_API_URL and GitHub's status, or allow longer with --timeout", timeout)
 }
 
 // planIsRunURL reports whether --run is a web address rather than a run id:

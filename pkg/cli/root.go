@@ -19,6 +19,9 @@ the operator's guardrails permit.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	color := colorAuto
+	s.color = &color
+	root.PersistentFlags().Var(&color, "color", "use colour `WHEN`: auto, always or never (auto: on a terminal, unless NO_COLOR is set or TERM=dumb)")
 	root.SetFlagErrorFunc(usageFlagError)
 	// dispatcher --version, as gh and terraform have; same line as "dispatcher version".
 	root.Version = info.Version
@@ -26,7 +29,7 @@ the operator's guardrails permit.`,
 	root.AddCommand(
 		newVersionCmd(s, info),
 		newCompletionCmd(s),
-		newValidateCmd(s),
+		newValidateCmd(s, info),
 		newSimulateCmd(s),
 		newPlanCmd(s),
 		newServeCmd(s, info),
@@ -34,5 +37,6 @@ the operator's guardrails permit.`,
 		newStatusCmd(s),
 		newTraceCmd(s),
 	)
+	registerFlagCompletions(root)
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -69,7 +70,10 @@ func TestMain(m *testing.M) {
 				s.OutTTY, s.ErrTTY = true, true
 			}
 			info := BuildInfo{Version: "v0.0.0-test", Commit: "testcommit", Date: "2026-01-01T00:00:00Z"}
-			os.Exit(Main(context.Background(), os.Args, s, info))
+			ctx, stop := SignalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			code := Main(ctx, os.Args, s, info)
+			stop()
+			os.Exit(code)
 		},
 	})
 }

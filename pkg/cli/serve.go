@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -87,18 +88,20 @@ dispatch (docs/serve.md).`,
 				return err
 			}
 
+			// Listen before the store is opened: a port in use must not
+			// leave a new, empty store file behind.
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return serveListenError(addr, err)
+			}
 			logger := slog.New(slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: st.SlogLevel()}))
 			ctx := cmd.Context()
 			l, err := app.NewLocal(ctx, st, app.BuildInfo(info), logger)
 			if err != nil {
+				ln.Close()
 				// An *app.ConfigError is a usage error (exit 2), and so is
 				// a file that is not a SQLite database.
 				return storeOpenError(dbSource, st.DBPath, err)
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				l.Close()
-				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
 			return l.Run(ctx, ln)
 		},
@@ -121,6 +124,20 @@ func serveCheckAddr(addr string) error {
 		return usageErrorf("--addr %q: the port must be a number from 0 to 65535", addr)
 	}
 	return nil
+}
+
+// serveListenError explains a failure to listen on addr: a port in use or
+// a privileged port is something the operator fixes with --addr or PORT.
+func serveListenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen on %s: address already in use: another process listens there; stop it or choose another address with --addr (or PORT)", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen on %s: permission denied: ports below 1024 need privileges; choose another with --addr (or PORT)", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("listen on %s: no network interface of this machine has that address; check the host in --addr", addr)
+	}
+	return fmt.Errorf("listen on %s: %w", addr, err)
 }
 
 // serveCheckDB checks the store path before it is opened, so that a
@@ -182,12 +199,16 @@ func printServeConfig(w io.Writer, st *settings.Settings, addr string) error {
 		if v.Set {
 			src = "env"
 		}
-		fmt.Fprintf(tw, "%s=%s\t# %s\n", v.Name, v.Value, src)
+		fmt.Fprintf(tw, "%s=%s\t# %s\n", v.Name, termSafe(v.Value), src)
 	}
-	fmt.Fprintf(tw, "# listen address: %s\n", addr)
-	fmt.Fprintf(tw, "# store: %s\n", st.DBPath)
+	fmt.Fprintf(tw, "# listen address: %s\n", termSafe(addr))
+	fmt.Fprintf(tw, "# store: %s\n", termSafe(st.DBPath))
 	if missing := st.MissingFor(settings.ModeServe); len(missing) > 0 {
 		fmt.Fprintf(tw, "# serve would refuse to start; missing: %s\n", strings.Join(missing, ", "))
+	} else if _, err := app.PrivateKey(st); err != nil {
+		// A key that is set but unusable (a missing file, DER, an
+		// Ed25519 key): serve would refuse to start with this line.
+		fmt.Fprintf(tw, "# warning: serve would refuse to start: %s\n", termSafe(err.Error()))
 	}
 	return tw.Flush()
 }

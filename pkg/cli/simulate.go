@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,7 +48,8 @@ The world folder holds repositories as DIR/<owner>/<repo>/ with their
 dispatching.yml (or .github/dispatching.yml), optional .github/workflows/ and an
 optional repo.yml (default_branch). The source run is either a real
 workflow_run webhook payload (--event, "-" for stdin) or synthesised from
---repo and --workflow. Guardrails come from the same environment variables the
+--repo and --workflow (with --branch, --conclusion and --sha, which are
+refused with --event: the payload gives them). Guardrails come from the same environment variables the
 service reads (ENFORCE_SOURCE_DEFAULT_BRANCH, TARGET_REPO_ALLOWLIST, ...).
 
 With --follow, every dispatched run is assumed to succeed and its own
@@ -81,6 +85,15 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 	default:
 		return usageErrorf("--format: unknown format %q (expected text, json or mermaid)", o.format)
 	}
+	if o.event != "" {
+		// The payload describes the run; flags that would describe it too
+		// are refused rather than silently ignored.
+		for _, name := range []string{"branch", "sha", "conclusion"} {
+			if cmd.Flags().Changed(name) {
+				return usageErrorf("simulate: --%s cannot be used with --event: the payload's workflow_run gives the run's head branch, head sha and conclusion (edit the payload, or synthesise the run with --repo, --workflow and --%s)", name, name)
+			}
+		}
+	}
 	if o.event == "" && (o.repo == "" || o.workflow == "") {
 		return usageErrorf("simulate needs --event FILE, or --repo OWNER/NAME with --workflow FILE")
 	}
@@ -105,6 +118,9 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 		if err != nil {
 			return &UsageError{Err: fmt.Errorf("--event %w", err)}
 		}
+		if err := simulateCheckJSON(o.event, data); err != nil {
+			return &UsageError{Err: fmt.Errorf("--event %s: %w", o.event, err)}
+		}
 		ev, err = plan.ParseEvent(data)
 		if err != nil {
 			return &UsageError{Err: fmt.Errorf("--event %s: %w", o.event, err)}
@@ -117,6 +133,7 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 	}
 	ctx := cmd.Context()
 	st := newPlanStyles(s.Out, s.Color(s.OutTTY))
+	st.width = s.TermWidth()
 	if !o.follow {
 		p := plan.Build(ctx, plan.Input{Event: ev, Source: w.Lookup(ctx, ev.Repository.FullName()), Targets: w, Policy: policy})
 		switch o.format {
@@ -139,6 +156,64 @@ func runSimulate(cmd *cobra.Command, s Streams, o *simulateOptions) error {
 		renderFollowText(s.Out, r, st)
 	}
 	return nil
+}
+
+// simulateCheckJSON says plainly when a --event file is not JSON at all
+// (often a YAML file: a workflow or dispatching.yml given by mistake) or is
+// JSON but not an object, before the payload is decoded.
+func simulateCheckJSON(name string, data []byte) error {
+	const want = "expected a workflow_run webhook payload, the JSON body GitHub posts (e.g. examples/webhook/workflow_run.json)"
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		where := ""
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := simulateLineCol(data, se.Offset)
+			where = fmt.Sprintf(" (line %d, column %d: %s)", line, col, se.Error())
+		}
+		lower := strings.ToLower(name)
+		if strings.HasSuffix(lower, ".yml") || strings.HasSuffix(lower, ".yaml") || simulateLooksYAML(data) {
+			return fmt.Errorf("not JSON%s; this looks like YAML, and a YAML file is not a webhook payload: %s", where, want)
+		}
+		return fmt.Errorf("not JSON%s: %s", where, want)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		kind := "an array"
+		switch v.(type) {
+		case nil:
+			kind = "null"
+		case bool:
+			kind = "a boolean"
+		case float64:
+			kind = "a number"
+		case string:
+			kind = "a string"
+		}
+		return fmt.Errorf("is JSON but %s, not an object: %s", kind, want)
+	}
+	return nil
+}
+
+// simulateLineCol turns a byte offset (as json.SyntaxError gives it, just
+// past the bad byte) into a 1-based line and column.
+func simulateLineCol(data []byte, offset int64) (int, int) {
+	offset = max(min(offset, int64(len(data))), 1)
+	before := data[:offset-1]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len([]rune(string(before[bytes.LastIndexByte(before, '\n')+1:]))) + 1
+	return line, col
+}
+
+// simulateLooksYAML reports whether data starts like a YAML mapping or
+// document ("key:", "---", "- item") rather than like JSON.
+func simulateLooksYAML(data []byte) bool {
+	t := strings.TrimSpace(string(data))
+	if strings.HasPrefix(t, "---") || strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "#") {
+		return true
+	}
+	first, _, _ := strings.Cut(t, "\n")
+	k, _, ok := strings.Cut(first, ":")
+	return ok && k != "" && !strings.ContainsAny(k, "{}[]\"")
 }
 
 // readInput reads a webhook payload file, or stdin for "-", refusing more

@@ -91,6 +91,8 @@ func usageExpected(f *pflag.Flag) string {
 		return "expected true or false"
 	case "duration":
 		return "expected a duration such as 30s or 5m"
+	case "color":
+		return "expected auto, always or never"
 	}
 	return "invalid value"
 }

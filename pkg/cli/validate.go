@@ -25,10 +25,12 @@ type validateOptions struct {
 	strict bool
 	repo   string
 	world  string
+	// version is dispatcher's version, reported in SARIF output.
+	version string
 }
 
-func newValidateCmd(s Streams) *cobra.Command {
-	o := &validateOptions{}
+func newValidateCmd(s Streams, info BuildInfo) *cobra.Command {
+	o := &validateOptions{version: info.Version}
 	cmd := &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check dispatching.yml files",
@@ -89,6 +91,9 @@ type validateInput struct {
 	// repo is "owner/name" of the repository holding the file when known
 	// from the --world folder; it overrides --repo for Lint.
 	repo string
+	// size is the file's real size in bytes when data was cut at the
+	// limit, or -1 when unknown (standard input is not read to its end).
+	size int64
 }
 
 // validatedFile is a checked file: what the world checks (--world, added
@@ -105,7 +110,7 @@ func runValidate(s Streams, o *validateOptions) error {
 	}
 	if o.repo != "" {
 		if owner, name, ok := strings.Cut(o.repo, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-			return usageErrorf("--repo: %q is not OWNER/NAME", o.repo)
+			return usageErrorf("--repo %q: expected OWNER/NAME", o.repo)
 		}
 		if len(o.paths) > 1 {
 			return usageErrorf("--repo names the repository of one file; got %d paths", len(o.paths))
@@ -121,10 +126,7 @@ func runValidate(s Streams, o *validateOptions) error {
 			return &UsageError{Err: fmt.Errorf("validate: --world %w", err)}
 		}
 	}
-	inputs, err := validateWorldInputs(s, w, o.paths)
-	if err != nil {
-		return err
-	}
+	inputs, pathErrs := validateWorldInputs(s, w, o.paths)
 	files, diags := checkFiles(inputs, dispatching.LintOptions{Repo: o.repo})
 	if w != nil {
 		diags = append(diags, w.Check()...)
@@ -152,7 +154,7 @@ func runValidate(s Streams, o *validateOptions) error {
 		}
 		return "", false
 	}
-	if err := renderDiagnostics(s.Out, o.format, diags, src, s.Color(s.OutTTY)); err != nil {
+	if err := renderDiagnostics(s.Out, o.format, diags, src, s.Color(s.OutTTY), o.version); err != nil {
 		return fmt.Errorf("validate: write output: %w", err)
 	}
 	errs, warns := 0, 0
@@ -163,8 +165,16 @@ func runValidate(s Streams, o *validateOptions) error {
 			warns++
 		}
 	}
-	if o.format == diagFormatText {
+	if o.format == diagFormatText && (len(pathErrs) == 0 || len(files) > 0) {
 		fmt.Fprintln(s.Err, validateSummary(errs, warns, validateFileCount(files, w)))
+	}
+	// The paths that could not be read come last, after every finding of
+	// the others, and decide the exit status: a usage error (2).
+	if len(pathErrs) > 0 {
+		for _, err := range pathErrs[:len(pathErrs)-1] {
+			fmt.Fprintf(s.Err, "dispatcher: %s\n", termSafeLines(err.Error()))
+		}
+		return pathErrs[len(pathErrs)-1]
 	}
 	if errs > 0 || (o.strict && warns > 0) {
 		return ErrProblems
@@ -182,6 +192,11 @@ func checkFiles(inputs []validateInput, opts dispatching.LintOptions) ([]*valida
 		if len(in.data) == 0 {
 			diags = append(diags, dispatching.Diagnostic{File: in.name, Line: 1, Column: 1, Severity: dispatching.SeverityWarning, Rule: dispatching.RuleEmptyFile,
 				Message: "the file is empty; the service treats an empty dispatching.yml as missing (and an empty root file hides .github/dispatching.yml)"})
+			continue
+		}
+		if len(in.data) > dispatching.MaxFileSize {
+			diags = append(diags, dispatching.Diagnostic{File: in.name, Line: 1, Column: 1, Severity: dispatching.SeverityError, Rule: dispatching.RuleFileTooLarge,
+				Message: validateTooLarge(in)})
 			continue
 		}
 		cfg, ds := dispatching.Parse(in.name, in.data)
@@ -207,7 +222,7 @@ func checkFiles(inputs []validateInput, opts dispatching.LintOptions) ([]*valida
 // folder that has a dispatching.yml is searched like a directory PATH; with
 // PATHs, those. Either way each file inside a repository of the folder is
 // tagged with that repository, for the self-dispatch check.
-func validateWorldInputs(s Streams, w *world.World, paths []string) ([]validateInput, error) {
+func validateWorldInputs(s Streams, w *world.World, paths []string) ([]validateInput, []error) {
 	if w == nil {
 		return collectValidateInputs(s, paths)
 	}
@@ -218,13 +233,12 @@ func validateWorldInputs(s Streams, w *world.World, paths []string) ([]validateI
 			}
 		}
 		if len(paths) == 0 {
-			return nil, nil // no dispatching.yml anywhere: only cross-repository checks
+			// Nothing to check: "no problems in 0 files" would be a false
+			// green in CI. Usually DIR is one level too high or too low.
+			return nil, []error{validateEmptyWorldError(w)}
 		}
 	}
-	inputs, err := collectValidateInputs(s, paths)
-	if err != nil {
-		return nil, err
-	}
+	inputs, errs := collectValidateInputs(s, paths)
 	repoOf := map[string]string{} // absolute repository folder -> owner/name
 	for _, r := range w.Repos() {
 		if abs, err := filepath.Abs(r.Dir); err == nil {
@@ -248,16 +262,36 @@ func validateWorldInputs(s Streams, w *world.World, paths []string) ([]validateI
 		}
 		inputs[i].repo = repoOf[dir]
 	}
-	return inputs, nil
+	return inputs, errs
+}
+
+// validateEmptyWorldError says where validate --world looked when no
+// repository of the folder has a dispatching.yml.
+func validateEmptyWorldError(w *world.World) error {
+	repos := w.Repos()
+	var shown []string
+	for i, r := range repos {
+		if i == 3 {
+			shown = append(shown, fmt.Sprintf("and %d more", len(repos)-i))
+			break
+		}
+		shown = append(shown, r.Dir)
+	}
+	return usageErrorf("validate: --world %s: no dispatching.yml found: looked for %s in %d repository %s (%s); DIR must hold DIR/<owner>/<repo>/ (is it one level too high or too low?)",
+		w.Dir, strings.Join(dispatching.LookupPaths, " and "), len(repos), validatePlural(len(repos), "folder", "folders"), strings.Join(shown, ", "))
 }
 
 // collectValidateInputs resolves PATH arguments into files, in argument
-// order. Any path that cannot be read is a usage error naming the path.
-func collectValidateInputs(s Streams, paths []string) ([]validateInput, error) {
+// order. A path that cannot be read (missing, unreadable, a directory with
+// no dispatching.yml) does not stop the others: it is returned among the
+// errors, each a usage error naming the path, so that every finding of the
+// readable paths is still reported.
+func collectValidateInputs(s Streams, paths []string) ([]validateInput, []error) {
 	if len(paths) == 0 {
 		paths = []string{"."} // names stay relative: "dispatching.yml"
 	}
 	var out []validateInput
+	var errs []error
 	seen := map[string]bool{}
 	for _, p := range paths {
 		if p == "-" {
@@ -267,14 +301,20 @@ func collectValidateInputs(s Streams, paths []string) ([]validateInput, error) {
 			seen[stdinName] = true
 			data, err := validateReadLimited(s.In)
 			if err != nil {
-				return nil, usageErrorf("validate: read standard input: %w", err)
+				errs = append(errs, usageErrorf("validate: read standard input: %w", err))
+				continue
 			}
-			out = append(out, validateInput{name: stdinName, data: data})
+			size := int64(len(data))
+			if len(data) > dispatching.MaxFileSize {
+				size = -1
+			}
+			out = append(out, validateInput{name: stdinName, data: data, size: size})
 			continue
 		}
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, usageErrorf("validate: %s: %w", p, validateFSCause(err))
+			errs = append(errs, usageErrorf("validate: %s: %w", p, validateFSCause(err)))
+			continue
 		}
 		if !st.IsDir() {
 			name := filepath.Clean(p)
@@ -284,13 +324,15 @@ func collectValidateInputs(s Streams, paths []string) ([]validateInput, error) {
 			seen[name] = true
 			in, err := validateReadFile(name)
 			if err != nil {
-				return nil, err
+				errs = append(errs, err)
+				continue
 			}
 			out = append(out, in)
 			continue
 		}
 		if _, err := os.ReadDir(p); err != nil {
-			return nil, usageErrorf("validate: %s: cannot read directory: %w", p, validateFSCause(err))
+			errs = append(errs, usageErrorf("validate: %s: cannot read directory: %w", p, validateFSCause(err)))
+			continue
 		}
 		found := 0
 		var first string
@@ -301,7 +343,9 @@ func collectValidateInputs(s Streams, paths []string) ([]validateInput, error) {
 				continue
 			}
 			if err != nil {
-				return nil, usageErrorf("validate: %s: %w", name, validateFSCause(err))
+				errs = append(errs, usageErrorf("validate: %s: %w", name, validateFSCause(err)))
+				found++
+				continue
 			}
 			found++
 			if seen[name] {
@@ -310,7 +354,8 @@ func collectValidateInputs(s Streams, paths []string) ([]validateInput, error) {
 			seen[name] = true
 			in, err := validateReadFile(name)
 			if err != nil {
-				return nil, err
+				errs = append(errs, err)
+				continue
 			}
 			if first != "" {
 				in.shadowedBy = first
@@ -320,10 +365,10 @@ func collectValidateInputs(s Streams, paths []string) ([]validateInput, error) {
 			out = append(out, in)
 		}
 		if found == 0 {
-			return nil, usageErrorf("validate: %s: no %s found in this directory", p, strings.Join(dispatching.LookupPaths, " or "))
+			errs = append(errs, usageErrorf("validate: %s: no %s found in this directory", p, strings.Join(dispatching.LookupPaths, " or ")))
 		}
 	}
-	return out, nil
+	return out, errs
 }
 
 func validateReadFile(name string) (validateInput, error) {
@@ -336,7 +381,47 @@ func validateReadFile(name string) (validateInput, error) {
 	if err != nil {
 		return validateInput{}, usageErrorf("validate: %s: %w", name, validateFSCause(err))
 	}
-	return validateInput{name: name, data: data}, nil
+	in := validateInput{name: name, data: data, size: int64(len(data))}
+	if len(data) > dispatching.MaxFileSize {
+		in.size = -1
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			in.size = st.Size()
+		}
+	}
+	return in, nil
+}
+
+// validateTooLarge is the message for a file over the limit, with its real
+// size when known: only the first bytes past the limit are ever read.
+func validateTooLarge(in validateInput) string {
+	limit := fmt.Sprintf("the limit of %d bytes (%s) that the service reads", dispatching.MaxFileSize, validateHumanSize(dispatching.MaxFileSize))
+	if in.size < 0 {
+		what := "the file"
+		if in.name == stdinName {
+			what = "standard input"
+		}
+		return fmt.Sprintf("%s is larger than %s", what, limit)
+	}
+	return fmt.Sprintf("file is %s (%d bytes), larger than %s", validateHumanSize(in.size), in.size, limit)
+}
+
+// validateHumanSize formats a byte count with a binary unit: 64 KiB,
+// 52.0 MiB.
+func validateHumanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	units := []string{"KiB", "MiB", "GiB", "TiB"}
+	v, i := float64(n)/unit, 0
+	for v >= unit && i < len(units)-1 {
+		v /= unit
+		i++
+	}
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d %s", int64(v), units[i])
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
 }
 
 // validateReadLimited reads at most one byte more than dispatching.MaxFileSize, so

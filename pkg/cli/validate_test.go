@@ -49,8 +49,9 @@ func TestValidateFileTooLarge(t *testing.T) {
 	if code != ExitProblems || len(ds) != 1 || ds[0].Rule != dispatching.RuleFileTooLarge {
 		t.Fatalf("exit %d, %+v", code, ds)
 	}
-	// Only the limit plus one byte is read, and the message says so.
-	if !strings.Contains(ds[0].Message, "65537 bytes") {
+	// Only the limit plus one byte is read, but the message gives the
+	// file's real size and the limit.
+	if !strings.Contains(ds[0].Message, "(200015 bytes)") || !strings.Contains(ds[0].Message, "limit of 65536 bytes") {
 		t.Errorf("message %q", ds[0].Message)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -42,4 +43,58 @@ func newVersionCmd(s Streams, info BuildInfo) *cobra.Command {
 func versionLine(info BuildInfo) string {
 	return fmt.Sprintf("dispatcher %s (commit %s, built %s, %s %s/%s)",
 		info.Version, info.Commit, info.Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// Placeholders main uses when the linker did not set the build
+// information (a plain go build or go install).
+const (
+	unsetVersion = "dev"
+	unsetCommit  = "none"
+	unsetDate    = "unknown"
+)
+
+// WithEmbedded fills the fields the linker left at their placeholders
+// ("dev", "none", "unknown", or empty) from what the Go toolchain embeds in
+// every binary (runtime/debug.ReadBuildInfo): the module version of a
+// "go install …@vX.Y.Z", and the VCS revision, time and modified flag of a
+// build inside a git checkout. Fields set by -ldflags are kept.
+func (b BuildInfo) WithEmbedded() BuildInfo {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	return b.fillFrom(bi)
+}
+
+// fillFrom is WithEmbedded with the build information given.
+func (b BuildInfo) fillFrom(bi *debug.BuildInfo) BuildInfo {
+	if bi == nil {
+		return b
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if b.Version == "" || b.Version == unsetVersion {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			b.Version = v
+		}
+	}
+	if b.Commit == "" || b.Commit == unsetCommit {
+		if rev := settings["vcs.revision"]; rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if settings["vcs.modified"] == "true" {
+				rev += "-dirty"
+			}
+			b.Commit = rev
+		}
+	}
+	if b.Date == "" || b.Date == unsetDate {
+		if t := settings["vcs.time"]; t != "" {
+			b.Date = t
+		}
+	}
+	return b
 }

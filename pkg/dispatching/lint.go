@@ -50,6 +50,7 @@ func Lint(file string, cfg *Config, opts LintOptions) []Diagnostic {
 	bySource := map[string]map[string]seen{}
 	for _, r := range cfg.Outbound {
 		src := WorkflowBase(r.Source.Workflow)
+		l.workflowName(at(r.Source.WorkflowPos, r.Source.Pos), "source workflow", r.Source.Workflow)
 		if !isWorkflowFile(src) {
 			l.warn(at(r.Source.WorkflowPos, r.Source.Pos), RuleWorkflowNotAFile, "source workflow %q is not a workflow file name; a run is matched by its workflow's file name, so this rule never fires%s", r.Source.Workflow, workflowFileHint(src))
 		}
@@ -59,6 +60,8 @@ func Lint(file string, cfg *Config, opts LintOptions) []Diagnostic {
 		for _, t := range r.Targets {
 			full := resolveRepo(t.Repository, owner)
 			wf := WorkflowBase(t.Workflow)
+			l.repositoryName(t.Pos, "target repository", t.Repository)
+			l.workflowName(at(t.WorkflowPos, t.Pos), "target workflow", t.Workflow)
 			if !isWorkflowFile(wf) && !isWorkflowID(wf) {
 				l.warn(at(t.WorkflowPos, t.Pos), RuleWorkflowNotAFile, "target %q workflow %q is neither a workflow file name (.yml or .yaml) nor a numeric workflow id; GitHub's dispatch API needs one of them, so the dispatch would fail%s", t.Repository, t.Workflow, workflowFileHint(wf))
 			}
@@ -80,12 +83,15 @@ func Lint(file string, cfg *Config, opts LintOptions) []Diagnostic {
 		}
 	}
 	for _, r := range cfg.Inbound {
+		l.repositoryName(r.Source.Pos, "source repository", r.Source.Repository)
+		l.workflowName(at(r.Source.WorkflowPos, r.Source.Pos), "source workflow", r.Source.Workflow)
 		if src := WorkflowBase(r.Source.Workflow); !isWorkflowFile(src) {
 			l.warn(at(r.Source.WorkflowPos, r.Source.Pos), RuleWorkflowNotAFile, "source workflow %q is not a workflow file name; the source's run is matched by its workflow's file name, so this rule never allows anything%s", r.Source.Workflow, workflowFileHint(src))
 		}
 		workflows := map[string]Pos{}
 		for _, t := range r.Targets {
 			wf := WorkflowBase(t.Workflow)
+			l.workflowName(at(t.WorkflowPos, t.Pos), "workflow", t.Workflow)
 			if !isWorkflowFile(wf) && !isWorkflowID(wf) {
 				l.warn(at(t.WorkflowPos, t.Pos), RuleWorkflowNotAFile, "workflow %q is neither a workflow file name (.yml or .yaml) nor a numeric workflow id; it only matches an outbound target that names the same, which GitHub cannot dispatch%s", t.Workflow, workflowFileHint(wf))
 			}
@@ -121,6 +127,22 @@ func (l *linter) warn(p Pos, rule, format string, args ...any) {
 		File: l.file, Line: max(p.Line, 1), Column: max(p.Column, 1),
 		Severity: SeverityWarning, Rule: rule, Message: fmt.Sprintf(format, args...),
 	})
+}
+
+// repositoryName warns about a repository GitHub accepts but that is
+// probably misspelt (RepositoryWarning).
+func (l *linter) repositoryName(p Pos, what, repo string) {
+	if why := RepositoryWarning(repo); why != "" {
+		l.warn(p, RuleSuspiciousName, "%s %q: %s", what, repo, why)
+	}
+}
+
+// workflowName warns about a workflow GitHub accepts but that is probably
+// a mistake (WorkflowWarning).
+func (l *linter) workflowName(p Pos, what, wf string) {
+	if why := WorkflowWarning(wf); why != "" {
+		l.warn(p, RuleSuspiciousName, "%s: %s", what, why)
+	}
 }
 
 func (l *linter) input(in Input) {

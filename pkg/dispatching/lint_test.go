@@ -136,7 +136,7 @@ func TestRulesCatalog(t *testing.T) {
 		}
 		seen[r.ID] = true
 	}
-	if len(seen) != 32 {
-		t.Errorf("%d rules, want 32", len(seen))
+	if len(seen) != 34 {
+		t.Errorf("%d rules, want 34", len(seen))
 	}
 }

@@ -21,6 +21,7 @@ const (
 	RuleType              = "type"
 	RuleEmptyValue        = "empty-value"
 	RuleRepositoryFormat  = "repository-format"
+	RuleWorkflowFormat    = "workflow-format"
 	RuleVersion           = "version"
 	RuleSchema            = "schema"
 
@@ -34,6 +35,7 @@ const (
 	RuleDuplicateAcceptInput     = "duplicate-accept-input"
 	RuleDuplicateInboundWorkflow = "duplicate-inbound-workflow"
 	RuleWorkflowNotAFile         = "workflow-not-a-file"
+	RuleSuspiciousName           = "suspicious-name"
 
 	// Warnings about files rather than content, produced by callers that
 	// look files up (dispatcher validate).
@@ -71,7 +73,8 @@ var rules = []RuleInfo{
 	{RuleRequiredKey, SeverityError, "A required key is missing."},
 	{RuleType, SeverityError, "A value has the wrong type, e.g. a number or boolean where a string is required, or null where a list is required."},
 	{RuleEmptyValue, SeverityError, "A string that must not be empty is empty, or a list that needs at least one entry has none."},
-	{RuleRepositoryFormat, SeverityError, "A repository is not NAME or OWNER/NAME."},
+	{RuleRepositoryFormat, SeverityError, "A repository is not NAME or OWNER/NAME as GitHub allows them: an owner of 1-39 letters, digits and hyphens, a name of 1-100 letters, digits, '.', '-' and '_' other than . and .. (so acme/a b, ../x, acme/x?y and a 120-character name are errors)."},
+	{RuleWorkflowFormat, SeverityError, "A workflow can never name a workflow file: it has a control character, or its file name is . or .. (as in ../)."},
 	{RuleVersion, SeverityError, "The top-level version is not 1."},
 	{RuleSchema, SeverityError, "Any other JSON Schema violation."},
 	{RuleSelfDispatch, SeverityWarning, "A target is the rule's own source workflow in this repository; the dispatch would be blocked (self_dispatch_blocked)."},
@@ -83,6 +86,7 @@ var rules = []RuleInfo{
 	{RuleDuplicateAcceptInput, SeverityWarning, "An accept_inputs list names the same input twice."},
 	{RuleDuplicateInboundWorkflow, SeverityWarning, "An inbound rule lists the same target workflow twice; only the first entry is ever used."},
 	{RuleWorkflowNotAFile, SeverityWarning, "A workflow is not a file name ending in .yml or .yaml: GitHub's dispatch API needs the file name (or, for an outbound target, the numeric workflow id), and runs are matched by their workflow's file name."},
+	{RuleSuspiciousName, SeverityWarning, "A repository or workflow GitHub accepts but that is probably a mistake: an owner starting or ending with a hyphen or with two in a row, a workflow path outside .github/workflows/ (a/b.yml, ../x.yml), or a workflow file name with spaces or characters other than letters, digits, '.', '-' and '_'."},
 	{RuleEmptyFile, SeverityWarning, "The file is empty; the service treats it as missing, and an empty root file hides .github/dispatching.yml."},
 	{RuleShadowedFile, SeverityWarning, ".github/dispatching.yml exists next to a root dispatching.yml; the service only reads the root file."},
 	{RuleUnauthorizedTarget, SeverityWarning, "With --world: the target repository's dispatching.yml would not let this outbound target in (missing_target_config, invalid_target_config, inbound_not_authorized or inputs_not_accepted)."},

@@ -211,14 +211,31 @@ func (cs *compiledSchema) leaf(file string, root *ynode, e *jsonschema.Validatio
 		return []Diagnostic{d(n.valuePos(), RuleEmptyValue, "%s must not be empty", subject)}
 	case *kind.MinItems:
 		return []Diagnostic{d(n.valuePos(), RuleEmptyValue, "%s must list at least %d %s", subject, k.Want, plural(k.Want, "entry", "entries"))}
-	case *kind.Pattern:
+	case *kind.Pattern, *kind.Not:
 		if n.text == "" {
 			return nil // reported once, by minLength
 		}
-		if strings.Contains(e.SchemaURL, "/$defs/repository") {
-			return []Diagnostic{d(n.valuePos(), RuleRepositoryFormat, "%s %q is not a repository: expected NAME or OWNER/NAME (exactly one \"/\" between two non-empty parts)", subject, n.text)}
+		// The Go twins of the patterns say exactly what is wrong; both
+		// the pattern and the "not" may fail, giving the same message
+		// once (SortDiagnostics drops exact duplicates).
+		switch {
+		case strings.Contains(e.SchemaURL, "/$defs/repository"):
+			why := RepositoryProblem(n.text)
+			if why == "" {
+				why = "expected NAME or OWNER/NAME as GitHub spells them"
+			}
+			return []Diagnostic{d(n.valuePos(), RuleRepositoryFormat, "%s %q is not a repository: %s", subject, n.text, why)}
+		case strings.Contains(e.SchemaURL, "/$defs/workflow"):
+			why := WorkflowProblem(n.text)
+			if why == "" {
+				why = fmt.Sprintf("%q is not a workflow file name", n.text)
+			}
+			return []Diagnostic{d(n.valuePos(), RuleWorkflowFormat, "%s is not a workflow: %s", subject, why)}
 		}
-		return []Diagnostic{d(n.valuePos(), RuleSchema, "%s %q does not match %s", subject, n.text, k.Want)}
+		if p, ok := k.(*kind.Pattern); ok {
+			return []Diagnostic{d(n.valuePos(), RuleSchema, "%s %q does not match %s", subject, n.text, p.Want)}
+		}
+		return []Diagnostic{d(n.valuePos(), RuleSchema, "%s %q is not allowed", subject, n.text)}
 	case *kind.Const:
 		if path == "version" {
 			return []Diagnostic{d(n.valuePos(), RuleVersion, "unsupported version: got %s, expected the integer 1 (or no version key)", n.describe())}

@@ -164,9 +164,7 @@ func Load(getenv func(string) (string, bool)) (*Settings, error) {
 			case v.Secret:
 				shown = redact(raw, ok)
 			case v.Kind == "URL":
-				if u, err := url.Parse(val); err == nil && u.User != nil {
-					shown = u.Redacted()
-				}
+				shown = MaskURL(raw)
 			}
 			problems = append(problems, Problem{Name: v.Name, Value: shown, Expected: err.Error(), Secret: v.Secret})
 		}
@@ -480,6 +478,57 @@ func parseDuration(v string, set bool, def, lo, hi time.Duration) (time.Duration
 		return 0, errExpected("a duration such as 30s, 10m or 1h, from %s to %s", fmtDuration(lo), fmtDuration(hi))
 	}
 	return d, nil
+}
+
+// maskedValue replaces a hidden part of a URL.
+const maskedValue = "xxxxx"
+
+// MaskURL returns raw with every part that may hold a credential replaced
+// by "xxxxx": the password of the user info, each query value (a
+// "?token=…" or an S3-style signature) and the fragment. Names and the rest
+// of the address stay, so the message still says which URL is wrong. It
+// works on text that does not parse as a URL too, so it is safe to call on
+// any value before showing it in an error, a log line or --print-config.
+func MaskURL(raw string) string {
+	rest, frag, hasFrag := strings.Cut(raw, "#")
+	rest, query, hasQuery := strings.Cut(rest, "?")
+	// User info: between "scheme://" (or the start) and the first "/".
+	start := 0
+	if i := strings.Index(rest, "://"); i >= 0 {
+		start = i + 3
+	}
+	authEnd := len(rest)
+	if i := strings.IndexByte(rest[start:], '/'); i >= 0 {
+		authEnd = start + i
+	}
+	if at := strings.LastIndexByte(rest[start:authEnd], '@'); at >= 0 {
+		user := rest[start : start+at]
+		if name, _, ok := strings.Cut(user, ":"); ok {
+			rest = rest[:start] + name + ":" + maskedValue + rest[start+at:]
+		}
+	}
+	var b strings.Builder
+	b.WriteString(rest)
+	if hasQuery {
+		b.WriteByte('?')
+		for i, pair := range strings.Split(query, "&") {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			name, _, _ := strings.Cut(pair, "=")
+			if pair == "" {
+				continue
+			}
+			b.WriteString(name + "=" + maskedValue)
+		}
+	}
+	if hasFrag {
+		b.WriteString("#")
+		if frag != "" {
+			b.WriteString(maskedValue)
+		}
+	}
+	return b.String()
 }
 
 // parseURL checks an absolute http(s) URL without credentials, query or

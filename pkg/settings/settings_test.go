@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -344,6 +346,31 @@ func TestURLsAndEnums(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "GITHUB_API_URL") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error = %v", err)
 	}
+	// Nor a secret in the query or the fragment, nor in a value that does
+	// not even parse as a URL.
+	for _, bad := range []string{"https://host/api/v3?token=hunter2", "https://host/api?a=1&sig=hunter2#hunter2",
+		"https://host/%zz?token=hunter2", "host/api?token=hunter2", "https://u:hunter2@host/%zz"} {
+		_, err := Load(env("GITHUB_API_URL", bad))
+		if err == nil || !strings.Contains(err.Error(), "GITHUB_API_URL") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("GITHUB_API_URL=%q: error = %v", bad, err)
+		}
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://api.github.com", "https://api.github.com"},
+		{"https://host/api/v3?token=s3cr3t", "https://host/api/v3?token=xxxxx"},
+		{"https://host/p?a=1&b&c=2#frag", "https://host/p?a=xxxxx&b=xxxxx&c=xxxxx#xxxxx"},
+		{"https://user:pw@host/p", "https://user:xxxxx@host/p"},
+		{"https://user@host/p", "https://user@host/p"},
+		{"https://user:p@w@host/a@b", "https://user:xxxxx@host/a@b"},
+		{"not a url?key=v", "not a url?key=xxxxx"},
+	} {
+		if got := MaskURL(tc.in); got != tc.want {
+			t.Errorf("MaskURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }
 
 func TestStrings(t *testing.T) {
@@ -565,5 +592,48 @@ func TestParseIPListForms(t *testing.T) {
 	}
 	if got, err := ParseIPList(""); err != nil || len(got) != 0 {
 		t.Errorf("empty: %v %v", got, err)
+	}
+}
+
+// TestDocumentationNotRead: the variables docs/configuration.md says are
+// not read are really not read (a variable added to the code must leave
+// that list), and every variable-like name the docs show in backticks is
+// either read or listed there, so the pages cannot disagree with the code.
+func TestDocumentationNotRead(t *testing.T) {
+	conf, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, v := range Variables() {
+		known[v.Name] = true
+	}
+	_, line, ok := strings.Cut(string(conf), "- Not read:")
+	if !ok {
+		t.Fatal(`docs/configuration.md has no "- Not read:" line`)
+	}
+	line, _, _ = strings.Cut(line, "\n- ")
+	varRE := regexp.MustCompile("`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`")
+	notRead := map[string]bool{}
+	for _, m := range varRE.FindAllStringSubmatch(line, -1) {
+		notRead[m[1]] = true
+		if known[m[1]] {
+			t.Errorf("docs/configuration.md says %s is not read, but pkg/settings reads it", m[1])
+		}
+	}
+	// Names in backticks that are not dispatcher's configuration.
+	other := map[string]bool{"NO_COLOR": true, "AWS_ENDPOINT_URL": true, "AWS_LAMBDA_RUNTIME_API": true}
+	pages, _ := filepath.Glob("../../docs/*.md")
+	for _, page := range append(pages, "../../README.md") {
+		data, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range varRE.FindAllStringSubmatch(string(data), -1) {
+			name := m[1]
+			if !known[name] && !notRead[name] && !other[name] && !strings.HasPrefix(name, "AWS_") {
+				t.Errorf("%s names %s, which pkg/settings does not read and docs/configuration.md does not list as not read", filepath.Base(page), name)
+			}
+		}
 	}
 }

@@ -158,7 +158,7 @@ func urlVar(name, def, modes, help string, field func(*Settings) *string) variab
 			*field(s) = u
 			return err
 		},
-		show: func(s *Settings) string { return *field(s) },
+		show: func(s *Settings) string { return MaskURL(*field(s)) },
 	}
 }
 

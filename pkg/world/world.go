@@ -9,10 +9,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/dispatching"
 	"github.com/dispatcher-dev/dispatcher/pkg/plan"
@@ -173,16 +176,114 @@ func (r *Repo) readMeta() error {
 	if err != nil {
 		return err
 	}
-	var meta struct {
-		DefaultBranch string `yaml:"default_branch"`
+	branch, err := parseRepoMeta(file, data)
+	if err != nil {
+		return err
 	}
-	if err := yaml.UnmarshalWithOptions(data, &meta, yaml.Strict()); err != nil {
-		return fmt.Errorf("%s: expected a mapping with default_branch: %s", file, yaml.FormatError(err, false, false))
-	}
-	if meta.DefaultBranch != "" {
-		r.DefaultBranch = meta.DefaultBranch
+	if branch != "" {
+		r.DefaultBranch = branch
 	}
 	return nil
+}
+
+// parseRepoMeta reads repo.yml: an optional mapping with one key,
+// default_branch, a non-empty string. Errors name the file, the line and
+// column, the key and what was expected, as dispatching.yml errors do.
+func parseRepoMeta(file string, data []byte) (string, error) {
+	at := func(n ast.Node) string {
+		if n == nil || n.GetToken() == nil {
+			return file
+		}
+		p := n.GetToken().Position
+		return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Column)
+	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		msg := err.Error()
+		var ye yaml.Error
+		if errors.As(err, &ye) {
+			if tk := ye.GetToken(); tk != nil {
+				return "", fmt.Errorf("%s:%d:%d: not valid YAML: %s", file, tk.Position.Line, tk.Position.Column, ye.GetMessage())
+			}
+			msg = ye.GetMessage()
+		}
+		return "", fmt.Errorf("%s: not valid YAML: %s", file, msg)
+	}
+	if len(f.Docs) > 1 {
+		return "", fmt.Errorf("%s: holds %d YAML documents; expected one mapping with default_branch", file, len(f.Docs))
+	}
+	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
+		return "", nil // empty file: the defaults
+	}
+	body := f.Docs[0].Body
+	if _, ok := body.(*ast.CommentGroupNode); ok {
+		return "", nil // comments only
+	}
+	var pairs []*ast.MappingValueNode
+	switch m := body.(type) {
+	case *ast.NullNode:
+		return "", nil
+	case *ast.MappingNode:
+		pairs = m.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{m}
+	default:
+		return "", fmt.Errorf("%s: expected a mapping such as \"default_branch: main\", got %s", at(body), yamlKind(body))
+	}
+	branch := ""
+	seen := map[string]bool{}
+	for _, kv := range pairs {
+		key := kv.Key.String()
+		if sk, ok := kv.Key.(*ast.StringNode); ok {
+			key = sk.Value
+		}
+		if seen[key] {
+			return "", fmt.Errorf("%s: key %q appears twice", at(kv.Key), key)
+		}
+		seen[key] = true
+		if key != "default_branch" {
+			return "", fmt.Errorf("%s: unknown key %q (repo.yml has only default_branch)", at(kv.Key), key)
+		}
+		value, ok := "", false
+		switch v := kv.Value.(type) {
+		case *ast.StringNode:
+			value, ok = v.Value, true
+		case *ast.BoolNode:
+			// YAML 1.2 core schema: only true and false are booleans;
+			// yes, no, on and off are strings (a branch may be "on").
+			if tk := v.GetToken(); tk != nil && !slices.Contains([]string{"true", "false", "True", "False", "TRUE", "FALSE"}, tk.Value) {
+				value, ok = tk.Value, true
+			}
+		}
+		if !ok || strings.TrimSpace(value) == "" {
+			got := yamlKind(kv.Value)
+			if ok {
+				got = "an empty string"
+			}
+			return "", fmt.Errorf("%s: default_branch must be a branch name (a non-empty string, e.g. main), got %s", at(kv.Value), got)
+		}
+		branch = value
+	}
+	return branch, nil
+}
+
+// yamlKind describes a YAML node for an error message.
+func yamlKind(n ast.Node) string {
+	switch n.(type) {
+	case nil, *ast.NullNode:
+		return "nothing (null)"
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a mapping"
+	case *ast.IntegerNode, *ast.FloatNode:
+		return "a number (quote it to make it a branch name)"
+	case *ast.BoolNode:
+		return "a boolean (quote it to make it a branch name)"
+	case *ast.StringNode, *ast.LiteralNode:
+		return "a string"
+	}
+	return "a " + strings.ToLower(n.Type().String())
 }
 
 // readConfig looks dispatching.yml up the way the service does.

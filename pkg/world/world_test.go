@@ -173,3 +173,36 @@ func TestWorkflowInputsRequired(t *testing.T) {
 		}
 	}
 }
+
+// TestRepoMetaErrors: a bad repo.yml names the file, line and column, the
+// key and what was expected, never Go's unmarshalling internals.
+func TestRepoMetaErrors(t *testing.T) {
+	for _, tc := range []struct{ yml, want string }{
+		{"default_branch: [a]\n", `repo.yml:1:17: default_branch must be a branch name (a non-empty string, e.g. main), got a list`},
+		{"default_branch: 2024\n", `repo.yml:1:17: default_branch must be a branch name (a non-empty string, e.g. main), got a number (quote it to make it a branch name)`},
+		{"default_branch:\n", `repo.yml:1:17: default_branch must be a branch name (a non-empty string, e.g. main), got nothing (null)`},
+		{"default_branch: \"\"\n", `got an empty string`},
+		{"# c\ndefualt_branch: main\n", `repo.yml:2:1: unknown key "defualt_branch" (repo.yml has only default_branch)`},
+		{"- main\n", `repo.yml:1:1: expected a mapping such as "default_branch: main", got a list`},
+		{"default_branch: [\n", `repo.yml:1:17: not valid YAML:`},
+	} {
+		dir := writeTree(t, map[string]string{"acme/x/repo.yml": tc.yml})
+		_, err := Load(dir)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("repo.yml %q: err = %v, want %q", tc.yml, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "Go struct") || strings.Contains(err.Error(), "interface {}")) {
+			t.Errorf("repo.yml %q: error shows Go internals: %v", tc.yml, err)
+		}
+	}
+	for yml, want := range map[string]string{"": "main", "# only a comment\n": "main", "default_branch: on\n": "on", "default_branch: trunk # c\n": "trunk"} {
+		w, err := Load(writeTree(t, map[string]string{"acme/x/repo.yml": yml}))
+		if err != nil {
+			t.Errorf("repo.yml %q: %v", yml, err)
+			continue
+		}
+		if got := w.Repo("acme/x").DefaultBranch; got != want {
+			t.Errorf("repo.yml %q: default branch %q, want %q", yml, got, want)
+		}
+	}
+}
