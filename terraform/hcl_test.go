@@ -190,6 +190,52 @@ func (m *tfModule) checkReferences() []string {
 	return problems
 }
 
+// checkUnused reports variables, locals and data sources nothing refers to
+// (tflint's terraform_unused_declarations). A root module's variables are
+// its inputs and count as used when the module passes them on.
+func (m *tfModule) checkUnused() []string {
+	used := map[string]bool{}
+	for _, body := range m.bodies {
+		walkAttrs(body, nil, func(a *hclsyntax.Attribute, _ []string) {
+			for _, tr := range a.Expr.Variables() {
+				var parts []string
+				for _, s := range tr {
+					switch x := s.(type) {
+					case hcl.TraverseRoot:
+						parts = append(parts, x.Name)
+					case hcl.TraverseAttr:
+						parts = append(parts, x.Name)
+					}
+					if len(parts) == 3 {
+						break
+					}
+				}
+				for i := 1; i <= len(parts); i++ {
+					used[strings.Join(parts[:i], ".")] = true
+				}
+			}
+		})
+	}
+	var problems []string
+	for n, b := range m.variables {
+		if !used["var."+n] {
+			problems = append(problems, fmt.Sprintf("%s: variable %q is declared but not used", b.DefRange(), n))
+		}
+	}
+	for n, a := range m.locals {
+		if !used["local."+n] {
+			problems = append(problems, fmt.Sprintf("%s: local %q is declared but not used", a.NameRange, n))
+		}
+	}
+	for addr, b := range m.data {
+		if !used["data."+addr] {
+			problems = append(problems, fmt.Sprintf("%s: data source %q is declared but not used", b.DefRange(), addr))
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
 // isTypeConstraint reports whether a is the type argument of a variable
 // block of body.
 func isTypeConstraint(body *hclsyntax.Body, a *hclsyntax.Attribute) bool {

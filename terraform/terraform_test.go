@@ -220,9 +220,11 @@ func checkAll(root, zip string) []string {
 	mod, ps := loadTF(modDir)
 	add("module: ", ps)
 	add("module: ", mod.checkReferences())
+	add("module: ", mod.checkUnused())
 	ex, ps := loadTF(exDir)
 	add("example: ", ps)
 	add("example: ", ex.checkReferences())
+	add("example: ", ex.checkUnused())
 	add("", checkInspect(modDir, exDir))
 	add("example: ", checkModuleCall(mod, ex))
 	if len(problems) > 0 {
@@ -909,6 +911,43 @@ func TestContractMatchesSettings(t *testing.T) {
 	}
 }
 
+// TestDocsListResources: docs/aws.md names every resource, key, index and
+// environment variable of the contract.
+func TestDocsListResources(t *testing.T) {
+	c, err := loadContract("resources.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/aws.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"`<p>-" + c.EventBus.Name + "`", "resources.json"}
+	for _, q := range c.Queues {
+		want = append(want, "`<p>-"+q.Name+"`", "`<p>-"+q.DLQ+"`")
+	}
+	for _, tb := range c.Tables {
+		want = append(want, "`<p>-"+tb.Name+"`", "`"+tb.HashKey.Name+"` ("+tb.HashKey.Type+")", "`"+tb.TTLAttribute+"`")
+		for _, ix := range tb.Indexes {
+			want = append(want, "`"+ix.Name+"`", "`"+ix.HashKey.Name+"` ("+ix.HashKey.Type+")")
+		}
+	}
+	for _, f := range c.Functions {
+		want = append(want, "`<p>-"+f.Name+"`")
+		for _, e := range f.Environment {
+			want = append(want, "`"+e+"`")
+		}
+	}
+	for _, r := range c.HTTPRoutes {
+		want = append(want, "`"+r.Route+"`")
+	}
+	for _, w := range want {
+		if !strings.Contains(string(doc), w) {
+			t.Errorf("docs/aws.md does not mention %s", w)
+		}
+	}
+}
+
 // TestScenarioFailures: invalid inputs are refused by the module's own
 // validation and preconditions, as terraform plan would refuse them.
 func TestScenarioFailures(t *testing.T) {
@@ -970,7 +1009,7 @@ func TestCheckerCatchesDefects(t *testing.T) {
 		{"unbounded consumer concurrency", "modules/dispatcher/lambda.tf",
 			"  scaling_config {\n    maximum_concurrency = each.value.max_concurrency\n  }\n", "", "maximum_concurrency must be set"},
 		{"visibility equal to the timeout", "modules/dispatcher/sqs.tf",
-			"local.visibility_timeout_factor * local.function_timeouts", "1 * local.function_timeouts", "is less than 6 x"},
+			"local.visibility_timeout_factor * local.function_timeouts", "local.visibility_timeout_factor / 6 * local.function_timeouts", "is less than 6 x"},
 		{"DLQ retention equal to the source's", "modules/dispatcher/main.tf",
 			"dlq_message_retention_seconds = 1209600", "dlq_message_retention_seconds = 345600", "not longer than the source's"},
 		{"three receives", "modules/dispatcher/main.tf",
@@ -1009,6 +1048,10 @@ func TestCheckerCatchesDefects(t *testing.T) {
 		{"undeclared local", "modules/dispatcher/alarms.tf",
 			"alarm_actions       = local.alarm_actions\n  ok_actions          = local.alarm_actions\n  tags                = local.tags\n}\n\nresource \"aws_cloudwatch_metric_alarm\" \"queue_age\"",
 			"alarm_actions       = local.alarm_action\n  ok_actions          = local.alarm_actions\n  tags                = local.tags\n}\n\nresource \"aws_cloudwatch_metric_alarm\" \"queue_age\"", "undeclared local value \"alarm_action\""},
+		{"unused data source", "modules/dispatcher/main.tf",
+			"data \"aws_caller_identity\" \"current\" {}\n", "data \"aws_caller_identity\" \"current\" {}\n\ndata \"aws_partition\" \"current\" {}\n", "data source \"aws_partition.current\" is declared but not used"},
+		{"unused example variable", "examples/basic/main.tf",
+			"  alarm_sns_topic_arn   = var.alarm_sns_topic_arn\n", "", "variable \"alarm_sns_topic_arn\" is declared but not used"},
 		{"duplicate resource", "modules/dispatcher/eventbridge.tf",
 			"resource \"aws_cloudwatch_event_bus\" \"facts\" {", "resource \"aws_cloudwatch_event_bus\" \"facts\" {\n  name = \"x\"\n}\n\nresource \"aws_cloudwatch_event_bus\" \"facts\" {", "duplicate resource \"aws_cloudwatch_event_bus.facts\""},
 		{"not formatted", "modules/dispatcher/outputs.tf",
@@ -1041,9 +1084,12 @@ func TestCheckerCatchesDefects(t *testing.T) {
 				t.Fatal(err)
 			}
 			problems := checkAll(root, zip)
-			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
+			i := slices.IndexFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) })
+			if i < 0 {
 				t.Errorf("the checker missed it: want a problem containing %q; got:\n%s", tc.want, strings.Join(problems, "\n"))
+				return
 			}
+			t.Logf("reported: %s", problems[i])
 		})
 	}
 }

@@ -6,8 +6,6 @@
 
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 locals {
   # Redrive and retention: fixed by the contract (terraform/resources.json).
   max_receive_count             = 5
