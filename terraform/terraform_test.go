@@ -911,6 +911,52 @@ func TestContractMatchesSettings(t *testing.T) {
 	}
 }
 
+// TestContractConsistent: resources.json agrees with itself (triggers,
+// consumers, routes, permissions' resources).
+func TestContractConsistent(t *testing.T) {
+	c, err := loadContract("resources.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{"bus:" + c.EventBus.Name: true}
+	consumer := map[string]string{}
+	for _, q := range c.Queues {
+		ids["queue:"+q.Name], ids["dlq:"+q.Name] = true, true
+		consumer[q.Name] = q.Consumer
+		if q.DLQ != q.Name+"-dlq" {
+			t.Errorf("queue %s: DLQ %s, want %s-dlq", q.Name, q.DLQ, q.Name)
+		}
+	}
+	for _, tb := range c.Tables {
+		ids["table:"+tb.Name] = true
+		for _, ix := range tb.Indexes {
+			ids["index:"+tb.Name+"/"+ix.Name] = true
+		}
+	}
+	for _, s := range c.Secrets {
+		ids["secret:"+s] = true
+	}
+	routed := map[string]bool{}
+	for _, r := range c.HTTPRoutes {
+		routed[r.Function] = true
+	}
+	for _, f := range c.Functions {
+		switch q, isQueue := strings.CutPrefix(f.Trigger, "queue:"); {
+		case isQueue && consumer[q] != f.Name:
+			t.Errorf("function %s is triggered by queue %s, whose consumer is %q", f.Name, q, consumer[q])
+		case f.Trigger == "http" && !routed[f.Name]:
+			t.Errorf("function %s is triggered by HTTP but has no route", f.Name)
+		case !isQueue && f.Trigger != "http":
+			t.Errorf("function %s: unknown trigger %q", f.Name, f.Trigger)
+		}
+		for _, p := range f.Permissions {
+			if !ids[p.Resource] {
+				t.Errorf("function %s: permission on unknown resource %q", f.Name, p.Resource)
+			}
+		}
+	}
+}
+
 // TestDocsListResources: docs/aws.md names every resource, key, index and
 // environment variable of the contract.
 func TestDocsListResources(t *testing.T) {
