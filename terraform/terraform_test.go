@@ -146,6 +146,7 @@ func scenarios(zip string) []scenario {
 		{name: "defaults", inputs: required(nil)},
 		{name: "everything set", full: true, inputs: required(map[string]cty.Value{
 			"name":                          cty.StringVal("acme-dispatch"),
+			"log_level":                     cty.StringVal("debug"),
 			"function_timeout_seconds":      cty.NumberIntVal(120),
 			"http_function_timeout_seconds": cty.NumberIntVal(20),
 			"trusted_proxies":               strList("10.0.0.0/8"),
@@ -421,6 +422,9 @@ func checkContract(e *evaluator, c *contract, sc scenario) []string {
 		lg := named(fn.block("logging_config").str("log_group"))
 		if lg == "" {
 			lg = fn.block("logging_config").str("log_group")
+		}
+		if lvl := fn.block("logging_config").str("application_log_level"); fn.block("logging_config").str("log_format") != "JSON" || lvl != strings.ToUpper(strings.Replace(e.vars["log_level"].AsString(), "silent", "fatal", 1)) {
+			fail("function %s: logging_config must be JSON with application_log_level following log_level (got %q)", cf.Name, lvl)
 		}
 		if lg != "/aws/lambda/"+full(cf.Name) {
 			fail("function %s logs to %q, want /aws/lambda/%s", cf.Name, lg, full(cf.Name))

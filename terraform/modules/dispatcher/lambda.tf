@@ -14,6 +14,18 @@ locals {
     admin      = var.http_function_timeout_seconds
   }
 
+  # LOG_LEVEL -> Lambda's application log level ("silent" keeps only FATAL,
+  # which the binary never writes when silent).
+  lambda_log_levels = {
+    trace  = "TRACE"
+    debug  = "DEBUG"
+    info   = "INFO"
+    warn   = "WARN"
+    error  = "ERROR"
+    fatal  = "FATAL"
+    silent = "FATAL"
+  }
+
   package_sha256 = var.lambda_zip_path != null ? filesha256(var.lambda_zip_path) : var.lambda_package_sha256
 
   # Settings shared by a stage group, as environment strings. A null value is
@@ -120,9 +132,14 @@ resource "aws_lambda_function" "this" {
     }
   }
 
+  # The binary logs JSON lines with a "level" key; in JSON format Lambda
+  # filters them by application_log_level, so it follows log_level (else
+  # Lambda's INFO default would drop debug lines).
   logging_config {
-    log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.function[each.key].name
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.function[each.key].name
+    application_log_level = local.lambda_log_levels[var.log_level]
+    system_log_level      = "INFO"
   }
 
   tags = local.tags
