@@ -94,9 +94,8 @@ func TestServeCrashAtEveryCommit(t *testing.T) {
 			if code != 202 && code != 503 && code != 0 {
 				t.Fatalf("first attempt answered %d, want 202, 503 or no answer", code)
 			}
-			if at > 1 && code != 202 {
-				t.Fatalf("ingress is the first commit; a crash at commit %d answered %d", at, code)
-			}
+			// (A background commit, such as a fold, may come before the
+			// ingress's: any crash point may answer 503 or nothing.)
 			// Wait until the pipeline reaches the crash point, or settles
 			// without reaching it (the last commits of a delivery are
 			// folds, whose number varies from run to run).
