@@ -114,8 +114,10 @@ func (s *Dispatcher) Dispatch(ctx context.Context, body []byte, d Delivery) Step
 		log.Error("work item failed permanently", "error", err)
 	case errors.Is(err, ErrClaimBusy):
 		log.Info("dispatch claimed by another attempt; retrying later", "retry_after", RetryAfterOf(err).String())
+	case d.Final():
+		log.Error("work item failed on its final receive; it goes to the dead-letter queue", "error", err)
 	default:
-		log.Warn("work item failed; it will be retried", "error", err, "final", d.Final())
+		log.Warn("work item failed; it will be retried", "error", err)
 	}
 	return step
 }

@@ -137,7 +137,11 @@ func (in *Ingress) Accept(ctx context.Context, d WebhookDelivery) IngressResult 
 	case IngressUnavailable:
 		log.Error("webhook not accepted: store unavailable", "error", r.Err)
 	default:
-		log.Warn("webhook rejected", "outcome", r.Status.String(), "detail", r.Detail)
+		if r.Detail != "" {
+			log.Warn("webhook rejected", "outcome", r.Status.String(), "detail", r.Detail)
+		} else {
+			log.Warn("webhook rejected", "outcome", r.Status.String())
+		}
 	}
 	return r
 }
