@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
@@ -89,6 +90,11 @@ ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at WHERE replay_guard.seen
 		}
 	}
 	if c := e.Complete; c != nil {
+		if c.Result.RunID != 0 && c.Repository != "" {
+			if err := s.claimRunTx(ctx, tx, c, now); err != nil {
+				return err
+			}
+		}
 		if err := s.completeTx(ctx, tx, c.Key, c.Result, now); err != nil {
 			return fmt.Errorf("complete %q: %w", c.Key, err)
 		}
@@ -108,6 +114,26 @@ ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at WHERE replay_guard.seen
 			}
 			return fmt.Errorf("settle on %s: %w", settle.Queue, err)
 		}
+	}
+	return nil
+}
+
+// claimRunTx records the run of a completed dispatch as that dispatch's:
+// the first dispatch to record a run id owns it (for ClaimTTL), and another
+// dispatch naming the same run fails with pipeline.ErrRunClaimed, so two
+// work items never report one run (one of them would not have happened).
+func (s *Store) claimRunTx(ctx context.Context, tx *wtx, c *pipeline.ClaimCompletion, now time.Time) error {
+	repo := strings.ToLower(c.Repository)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dispatched_runs(repository, run_id, claim_key, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT(repository, run_id) DO NOTHING`, repo, c.Result.RunID, c.Key, ns(now.Add(s.opts.ClaimTTL))); err != nil {
+		return fmt.Errorf("record run %d of %s: %w", c.Result.RunID, c.Repository, err)
+	}
+	var owner string
+	if err := tx.QueryRowContext(ctx, "SELECT claim_key FROM dispatched_runs WHERE repository = ? AND run_id = ?", repo, c.Result.RunID).Scan(&owner); err != nil {
+		return fmt.Errorf("record run %d of %s: %w", c.Result.RunID, c.Repository, err)
+	}
+	if owner != c.Key {
+		return fmt.Errorf("run %d of %s for %s: %w (%s)", c.Result.RunID, c.Repository, c.Key, pipeline.ErrRunClaimed, owner)
 	}
 	return nil
 }

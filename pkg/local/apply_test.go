@@ -206,3 +206,34 @@ func TestApplyStepRelease(t *testing.T) {
 		t.Fatalf("a done claim was released: %+v", got)
 	}
 }
+
+// A run id is recorded by at most one dispatch: a second completion naming
+// the same run for another work item fails whole (its claim stays in
+// progress), while the owner may complete again (a redelivery).
+func TestApplyStepRunBelongsToOneDispatch(t *testing.T) {
+	s := openTemp(t, newClock(), Options{})
+	complete := func(key string) error {
+		return s.Apply(ctx, pipeline.Effects{Complete: &pipeline.ClaimCompletion{
+			Key: key, Repository: "acme/Deploy", Result: pipeline.DispatchResult{Attempts: 1, RunID: 77},
+		}})
+	}
+	if _, err := s.Claim(ctx, "k1", s.now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "k2", s.now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := complete("k1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := complete("k1"); err != nil {
+		t.Fatalf("the owner completing again: %v", err)
+	}
+	if err := complete("k2"); !errors.Is(err, pipeline.ErrRunClaimed) {
+		t.Fatalf("second dispatch naming run 77: %v, want ErrRunClaimed", err)
+	}
+	c, err := s.Claim(ctx, "k2", s.now())
+	if err != nil || c.State != pipeline.ClaimInProgress {
+		t.Fatalf("k2 claim = %+v %v, want still in progress", c, err)
+	}
+}

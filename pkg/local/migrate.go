@@ -117,6 +117,16 @@ DROP INDEX queue_messages_target;
 CREATE INDEX queue_messages_dlq_delivery ON queue_messages(queue, delivery_id) WHERE dead_lettered_at IS NOT NULL;
 CREATE INDEX queue_messages_dlq_target ON queue_messages(queue, target_repo, target_workflow) WHERE dead_lettered_at IS NOT NULL;
 `},
+	{"dispatched runs: a run id belongs to at most one dispatch", `
+CREATE TABLE dispatched_runs (
+	repository TEXT    NOT NULL,
+	run_id     INTEGER NOT NULL,
+	claim_key  TEXT    NOT NULL,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (repository, run_id)
+) WITHOUT ROWID;
+CREATE INDEX dispatched_runs_expiry ON dispatched_runs(expires_at);
+`},
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -469,6 +469,9 @@ func (s *Store) Cleanup(ctx context.Context) (CleanupStats, error) {
 		if err := del(&st.Outcomes, "DELETE FROM outcomes WHERE expires_at <= ?", ns(now)); err != nil {
 			return err
 		}
+		if err := del(&st.Claims, "DELETE FROM dispatched_runs WHERE expires_at <= ?", ns(now)); err != nil {
+			return err
+		}
 		if err := del(&st.Projections, "DELETE FROM projections WHERE kind = ? AND sort < ?", kindMinute, now.Add(-MinuteRetention).Unix()); err != nil {
 			return err
 		}

@@ -231,7 +231,7 @@ func (s *Dispatcher) succeeded(ctx context.Context, w WorkItem, res DispatchResu
 		if res.RunID != 0 {
 			step.Lineage = append(step.Lineage, RunLineage{Repository: w.Target.Repository, RunID: res.RunID, Chain: w.runChain()})
 		}
-		step.Complete = &ClaimCompletion{Key: w.Key(), Result: res}
+		step.Complete = &ClaimCompletion{Key: w.Key(), Result: res, Repository: w.Target.Repository}
 	}
 	data := w.sourceData()
 	data.Attempts = max(res.Attempts, 1)

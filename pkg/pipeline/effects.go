@@ -47,7 +47,16 @@ type DeliveryOutcome struct {
 type ClaimCompletion struct {
 	Key    string
 	Result DispatchResult
+	// Repository is the target repository of the dispatch. With a run id
+	// in Result, a runtime that can (serve) also records the run as this
+	// dispatch's: a run id recorded by one dispatch is never recorded by
+	// another (ErrRunClaimed), so no two deliveries report one run.
+	Repository string
 }
+
+// ErrRunClaimed is returned by an Applier when the run id of a
+// ClaimCompletion is already recorded for another dispatch.
+var ErrRunClaimed = errors.New("run already recorded for another dispatch")
 
 // ClaimRelease forgets an in-progress claim the step held (Claims.Release):
 // the dispatch certainly did not happen.
