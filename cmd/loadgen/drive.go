@@ -11,11 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dispatcher-dev/dispatcher/pkg/cli"
+	"github.com/dispatcher-dev/dispatcher/pkg/ghapp/ghfake"
+	"github.com/dispatcher-dev/dispatcher/pkg/local"
 	"github.com/dispatcher-dev/dispatcher/pkg/pipeline"
 )
 
@@ -46,11 +50,20 @@ type report struct {
 	NotModifiedPerCfg float64        `json:"revalidations_per_config_read"`
 	LimitedAnswers    int64          `json:"answers_403_429"`
 	PeakRSSMB         float64        `json:"peak_rss_mb"`
+
+	StormFraction float64 `json:"storm_fraction,omitempty"`
+	Replayed      int     `json:"replayed_dead_letters,omitempty"`
+	SharedRunIDs  int     `json:"run_ids_recorded_twice"`
 }
 
 // drive sends the deliveries, waits for the expected dispatches and
 // computes the report.
-func drive(ctx context.Context, c config, base string, gh *github) (*report, error) {
+func drive(ctx context.Context, c config, base string, gh *github, ch *child) (*report, error) {
+	var stormEnd <-chan time.Time
+	if c.storm > 0 {
+		gh.fake.StartStorm(ghfake.Storm{Fraction: c.storm, Seed: 1, RetryAfter: time.Second})
+		stormEnd = time.After(c.stormFor)
+	}
 	tmpl, err := payloadTemplate(c.payloadSize)
 	if err != nil {
 		return nil, err
@@ -135,6 +148,26 @@ func drive(ctx context.Context, c config, base string, gh *github) (*report, err
 		return nil, fmt.Errorf("no delivery was accepted (first error: %v)", sendErr)
 	}
 	want := len(gh.targets)
+	replayed := 0
+	if c.storm > 0 {
+		// The storm ends (--storm-for, and not before every delivery was
+		// sent); the pipeline finishes what it can, then one replay-dlq
+		// --yes drains the dead letters (as an operator would).
+		select {
+		case <-stormEnd:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		gh.fake.StopStorm()
+		if err := waitQuiet(ctx, c.db, c.settleTimeout); err != nil {
+			return nil, err
+		}
+		n, err := replayDLQ(ctx, c.db)
+		if err != nil {
+			return nil, err
+		}
+		replayed = n
+	}
 	// Wait until every accepted delivery has all its dispatches (or the
 	// settle timeout says some are lost).
 	deadline := time.Now().Add(c.settleTimeout)
@@ -201,6 +234,12 @@ func drive(ctx context.Context, c config, base string, gh *github) (*report, err
 		r.RequestsPerTarget = round2(float64(total-int(gh.notMod)) / float64(r.Dispatched))
 	}
 	r.NotModified, r.LimitedAnswers = gh.notMod, gh.limited
+	r.StormFraction, r.Replayed = c.storm, replayed
+	shared, err := sharedRunIDs(ctx, c.db)
+	if err != nil {
+		return nil, err
+	}
+	r.SharedRunIDs = shared
 	if reads := gh.kinds["contents"]; reads > 0 {
 		r.NotModifiedPerCfg = round2(float64(gh.notMod) / float64(reads))
 	}
@@ -299,5 +338,87 @@ func (r *report) print(w io.Writer, format string) error {
 	fmt.Fprintf(tw, "GitHub requests\t%s; 304s %d; 403/429 answers %d\n", strings.Join(parts, ", "), r.NotModified, r.LimitedAnswers)
 	fmt.Fprintf(tw, "per dispatched target\t%.2f rate-limited requests; %.2f revalidations (304) per config read\n", r.RequestsPerTarget, r.NotModifiedPerCfg)
 	fmt.Fprintf(tw, "peak RSS\t%.1f MB\n", r.PeakRSSMB)
+	if r.StormFraction > 0 {
+		fmt.Fprintf(tw, "storm\t%.0f%% of GitHub requests failed while sending; %d dead letters replayed after it\n", r.StormFraction*100, r.Replayed)
+	}
+	fmt.Fprintf(tw, "run ids recorded twice\t%d\n", r.SharedRunIDs)
 	return tw.Flush()
+}
+
+// waitQuiet waits until serve's queues hold no message but dead letters.
+func waitQuiet(ctx context.Context, db string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := local.Open(ctx, db, local.Options{})
+		if err != nil {
+			return err
+		}
+		busy := int64(0)
+		for _, q := range []string{pipeline.QueueRequests, pipeline.QueueTargets} {
+			qs, err := st.Queue(q).Stats(ctx)
+			if err != nil {
+				st.Close()
+				return err
+			}
+			busy += qs.Visible + qs.NotVisible
+		}
+		st.Close()
+		if busy == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("serve's queues still hold %d messages after %v", busy, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// replayDLQ runs `dispatcher replay-dlq --yes` on both queues of the
+// store, as an operator would, and returns how many messages it moved.
+func replayDLQ(ctx context.Context, db string) (int, error) {
+	moved := 0
+	for _, q := range []string{pipeline.QueueRequests, pipeline.QueueTargets} {
+		var out, errOut bytes.Buffer
+		s := cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errOut, Getwd: os.Getwd,
+			Getenv: func(string) (string, bool) { return "", false }}
+		code := cli.Main(ctx, []string{"dispatcher", "replay-dlq", "--db", db, "--queue", q, "--yes", "--format", "json"}, s, cli.BuildInfo{})
+		if code != 0 {
+			return moved, fmt.Errorf("replay-dlq --queue %s: exit %d: %s", q, code, errOut.String())
+		}
+		var res struct {
+			Moved int `json:"moved"`
+		}
+		if json.Unmarshal(out.Bytes(), &res) == nil {
+			moved += res.Moved
+		}
+	}
+	return moved, nil
+}
+
+// sharedRunIDs counts target run ids that two trigger.succeeded facts of
+// different dispatches recorded (each must name its own run).
+func sharedRunIDs(ctx context.Context, db string) (int, error) {
+	st, err := local.Open(ctx, db, local.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	evs, err := st.RecentEvents(ctx, 1_000_000)
+	if err != nil {
+		return 0, err
+	}
+	owner := map[string]string{}
+	shared := 0
+	for _, e := range evs {
+		if e.Type != "dispatch.trigger.succeeded" || e.Data.TargetRunID == 0 {
+			continue
+		}
+		run := e.Data.TargetRepo + "#" + strconv.FormatInt(e.Data.TargetRunID, 10)
+		item := fmt.Sprintf("%s#%d#%s#%s", e.Data.SourceRepo, e.Data.SourceRunID, e.Data.TargetRepo, e.Data.TargetWorkflow)
+		if o, ok := owner[run]; ok && o != item {
+			shared++
+		}
+		owner[run] = item
+	}
+	return shared, nil
 }

@@ -42,6 +42,8 @@ type config struct {
 	settleTimeout time.Duration
 	cpuProfile    string
 	childLog      string
+	storm         float64
+	stormFor      time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -60,6 +62,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.db, "db", "", "store file for serve (default: a fresh file in a temporary folder)")
 	fs.DurationVar(&c.settleTimeout, "settle-timeout", 5*time.Minute, "how long to wait for the expected dispatches after the last delivery")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write CPU profiles of loadgen itself (`FILE`) and of the measured process (FILE.child)")
+	fs.Float64Var(&c.storm, "storm", 0, "fault storm: this `FRACTION` of GitHub requests fail (500, 502, 429, secondary-limit 403, connection reset; before any effect) while the deliveries are sent; then the storm ends, `replay-dlq --yes` drains the dead letters and loadgen waits for the rest")
+	fs.DurationVar(&c.stormFor, "storm-for", 10*time.Second, "how long the storm lasts from the first delivery (at least until the last is sent)")
 	fs.StringVar(&c.childLog, "child-log", "", "write the measured process's log (stdout and stderr) to `FILE` (default: discarded)")
 	fs.Var(&env, "env", "`NAME=VALUE` added to the child's environment (repeatable), e.g. --env GITHUB_WRITES_PER_MINUTE=0")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +85,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("--format %q: expected text or json", c.format)
 	case c.rate < 0:
 		return c, fmt.Errorf("--rate %v: expected a positive number or 0", c.rate)
+	case c.storm < 0 || c.storm > 1:
+		return c, fmt.Errorf("--storm %v: expected a fraction from 0 to 1", c.storm)
+	case c.storm > 0 && c.service != "serve":
+		return c, errors.New("--storm measures serve's recovery: use --service serve")
 	}
 	for _, e := range c.env {
 		if !strings.Contains(e, "=") {
@@ -139,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	defer child.stop()
 
-	r, err := drive(ctx, c, child.url, gh)
+	r, err := drive(ctx, c, child.url, gh, child)
 	if err != nil {
 		return 1, err
 	}
