@@ -235,11 +235,13 @@ func drive(ctx context.Context, c config, base string, gh *github, ch *child) (*
 	}
 	r.NotModified, r.LimitedAnswers = gh.notMod, gh.limited
 	r.StormFraction, r.Replayed = c.storm, replayed
-	shared, err := sharedRunIDs(ctx, c.db)
-	if err != nil {
-		return nil, err
+	if c.service == "serve" {
+		shared, err := sharedRunIDs(ctx, c.db)
+		if err != nil {
+			return nil, err
+		}
+		r.SharedRunIDs = shared
 	}
-	r.SharedRunIDs = shared
 	if reads := gh.kinds["contents"]; reads > 0 {
 		r.NotModifiedPerCfg = round2(float64(gh.notMod) / float64(reads))
 	}
@@ -318,7 +320,7 @@ func (r *report) print(w io.Writer, format string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	mode := fmt.Sprintf("closed loop, %d senders", r.Concurrency)
 	if r.Rate > 0 {
-		mode = fmt.Sprintf("paced at %.0f/s", r.Rate)
+		mode = fmt.Sprintf("paced at %g/s", r.Rate)
 	}
 	fmt.Fprintf(tw, "service\t%s (%d target(s) per delivery, GitHub latency %d ms, %s)\n", r.Service, r.Targets, r.GitHubLatencyMS, mode)
 	fmt.Fprintf(tw, "deliveries\t%d sent, %d accepted, %d refused, in %.2f s\n", r.Deliveries, r.Accepted, r.Refused, r.Seconds)
