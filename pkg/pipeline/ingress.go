@@ -24,8 +24,13 @@ const MaxDeliveryIDLen = 200
 
 // IngressConfig configures an Ingress.
 type IngressConfig struct {
-	// Secret is the webhook secret (GITHUB_WEBHOOK_SECRET). Required.
+	// Secret is the webhook secret (GITHUB_WEBHOOK_SECRET). Required
+	// unless Secrets is set.
 	Secret []byte
+	// Secrets, when set, supplies the secrets instead of Secret (a
+	// Secrets Manager secret during a rotation: AWSCURRENT and
+	// AWSPREVIOUS); a delivery signed with any of them verifies.
+	Secrets WebhookSecrets
 	// Requests is the requests queue. Required.
 	Requests Enqueuer
 	// Replay is the shared replay guard. Required.
@@ -38,11 +43,20 @@ type IngressConfig struct {
 	Logger *slog.Logger
 }
 
+// WebhookSecrets supplies the webhook secrets a signature may be made
+// with: the current one first, then those still accepted (the previous one
+// during a rotation). An error makes the delivery IngressUnavailable (503),
+// so GitHub redelivers it later.
+type WebhookSecrets interface {
+	WebhookSecrets(ctx context.Context) ([][]byte, error)
+}
+
 // Ingress checks and enqueues GitHub webhook deliveries. It knows nothing
 // of HTTP: pkg/httpapi reads the request (rate limit, body cap) and maps
 // the IngressResult to a status code.
 type Ingress struct {
 	secret   []byte
+	secrets  WebhookSecrets
 	requests Enqueuer
 	replay   ReplayGuard
 	facts    FactPublisher
@@ -54,7 +68,7 @@ type Ingress struct {
 // webhook endpoint that does not verify signatures must never run.
 func NewIngress(c IngressConfig) (*Ingress, error) {
 	var missing []string
-	if len(c.Secret) == 0 {
+	if len(c.Secret) == 0 && c.Secrets == nil {
 		missing = append(missing, "webhook secret (GITHUB_WEBHOOK_SECRET)")
 	}
 	if c.Requests == nil {
@@ -71,6 +85,7 @@ func NewIngress(c IngressConfig) (*Ingress, error) {
 	}
 	in := &Ingress{
 		secret:   bytes.Clone(c.Secret),
+		secrets:  c.Secrets,
 		requests: c.Requests,
 		replay:   c.Replay,
 		facts:    c.Facts,
@@ -164,7 +179,11 @@ func (in *Ingress) accept(ctx context.Context, d WebhookDelivery, log *slog.Logg
 	}
 	// An empty signature fails here (401), never with a server error.
 	// (pkg/httpapi answers 400 earlier when the header is absent.)
-	if !VerifySignature(in.secret, d.Body, d.Signature) {
+	ok, err := in.verify(ctx, d)
+	if err != nil {
+		return IngressResult{Status: IngressUnavailable, Err: fmt.Errorf("webhook secret: %w", err)}
+	}
+	if !ok {
 		return IngressResult{Status: IngressBadSignature}
 	}
 	if !isJSONMediaType(d.ContentType) {
@@ -237,6 +256,23 @@ func (in *Ingress) accept(ctx context.Context, d WebhookDelivery, log *slog.Logg
 		log.Warn("publish request accepted fact failed; the planner will publish it", "error", err)
 	}
 	return IngressResult{Status: IngressAccepted}
+}
+
+// verify checks the signature against the secret, or against every
+// secret the WebhookSecrets source gives.
+func (in *Ingress) verify(ctx context.Context, d WebhookDelivery) (bool, error) {
+	if in.secrets == nil {
+		return VerifySignature(in.secret, d.Body, d.Signature), nil
+	}
+	secrets, err := in.secrets.WebhookSecrets(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok := false
+	for _, s := range secrets { // every one is checked: the time does not tell which matched
+		ok = VerifySignature(s, d.Body, d.Signature) || ok
+	}
+	return ok, nil
 }
 
 // String names the status for logs.
