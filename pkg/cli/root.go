@@ -31,6 +31,7 @@ the operator's guardrails permit.`,
 		newPlanCmd(s),
 		newServeCmd(s, info),
 		newReplayDLQCmd(s),
+		newLambdaCmd(s, info),
 	)
 	return root
 }
