@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -73,7 +75,9 @@ func StartKumoAt(addr string) (*Kumo, error) {
 	}
 	s := kumo.NewServer()
 	target, _ := url.Parse(s.URL)
-	p := &http.Server{Handler: httputil.NewSingleHostReverseProxy(target), ReadHeaderTimeout: 10 * time.Second}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // requests cut off at shutdown
+	p := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
 	go p.Serve(ln)
 	return &Kumo{URL: "http://" + ln.Addr().String(), srv: s, proxy: p}, nil
 }
