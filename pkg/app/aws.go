@@ -46,9 +46,9 @@ type AWSOptions struct {
 	// Concurrency bounds the messages of one SQS batch handled at once (the
 	// batch size when 0, at most 10).
 	Concurrency int
-	// Backoff overrides the retry delay of failed messages
-	// (awsinfra.DefaultBackoff when nil).
-	Backoff func(receiveCount int) time.Duration
+	// RetryDelay overrides the delay before a failed message is received
+	// again (awsinfra.DefaultRetryDelay when nil).
+	RetryDelay func(m pipeline.Message, err error) time.Duration
 }
 
 // AWS is one stage of the AWS runtime, as a Lambda function runs it: the
@@ -220,7 +220,7 @@ func NewAWS(ctx context.Context, s *settings.Settings, stage string, info BuildI
 			stages.Ingress, stages.HTTP, a.HTTP = in, srv, srv
 		}
 	case settings.ModePlanner, settings.ModeDispatcher, settings.ModeFacts:
-		r := &awsinfra.BatchRunner{SQS: c.SQS, MaxReceives: awsinfra.MaxReceiveCount, Concurrency: o.Concurrency, Backoff: o.Backoff, Logger: logger}
+		r := &awsinfra.BatchRunner{SQS: c.SQS, MaxReceives: awsinfra.MaxReceiveCount, Concurrency: o.Concurrency, RetryDelay: o.RetryDelay, Logger: logger}
 		switch stage {
 		case settings.ModePlanner:
 			r.Handle, r.QueueURL, r.DLQURL = stages.Planner.HandleMessage, s.RequestsQueueURL, s.RequestsDLQURL

@@ -44,12 +44,20 @@ type BatchRunner struct {
 	MaxReceives int
 	// Concurrency bounds the messages handled at once (1 when 0).
 	Concurrency int
-	// Backoff is the delay before a failed message is received again,
-	// given its receive count, when the error carries no Retry-After
-	// (DefaultBackoff when nil).
-	Backoff func(receiveCount int) time.Duration
+	// RetryDelay is the delay before a failed message is received again
+	// (DefaultRetryDelay when nil).
+	RetryDelay func(m pipeline.Message, err error) time.Duration
 	// Logger; slog.Default() when nil.
 	Logger *slog.Logger
+}
+
+// DefaultRetryDelay is the error's pipeline.RetryAfterOf when set, else
+// DefaultBackoff of the message's receive count.
+func DefaultRetryDelay(m pipeline.Message, err error) time.Duration {
+	if d := pipeline.RetryAfterOf(err); d > 0 {
+		return d
+	}
+	return DefaultBackoff(m.ReceiveCount)
 }
 
 // DefaultBackoff is 10 s × 2^(receives-1), at most 15 minutes.
@@ -122,15 +130,11 @@ func (r *BatchRunner) one(ctx context.Context, rec events.SQSMessage, maxRecv in
 		log.Error("message failed permanently; moved to the DLQ", "error", err, "dlq", queueName(r.DLQURL))
 		return true
 	}
-	delay := pipeline.RetryAfterOf(err)
-	if delay <= 0 {
-		backoff := r.Backoff
-		if backoff == nil {
-			backoff = DefaultBackoff
-		}
-		delay = backoff(m.ReceiveCount)
+	retryDelay := r.RetryDelay
+	if retryDelay == nil {
+		retryDelay = DefaultRetryDelay
 	}
-	delay = min(delay, maxVisibility-time.Second)
+	delay := min(max(retryDelay(m, err), 0), maxVisibility-time.Second)
 	log.Warn("message failed; it will be received again", "error", err, "retry_in", delay.String())
 	if r.SQS != nil && r.QueueURL != "" && rec.ReceiptHandle != "" {
 		if _, cerr := r.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{

@@ -231,7 +231,7 @@ func TestBatchRunnerRetryDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := receive(t, client, url, 1)
-	r := &awsinfra.BatchRunner{SQS: client, QueueURL: url, Logger: quiet, Backoff: func(int) time.Duration { return 0 },
+	r := &awsinfra.BatchRunner{SQS: client, QueueURL: url, Logger: quiet, RetryDelay: func(pipeline.Message, error) time.Duration { return 0 },
 		Handle: func(context.Context, pipeline.Message) error { return fmt.Errorf("transient") }}
 	if resp := r.Run(context.Background(), sqsEvent(msgs)); len(resp.BatchItemFailures) != 1 {
 		t.Fatalf("failures %v", resp.BatchItemFailures)
