@@ -162,7 +162,9 @@ func TestEndToEndExactlyOnce(t *testing.T) {
 			defer wg.Done()
 			for pollCtx.Err() == nil {
 				if _, err := awstest.PollOnce(pollCtx, w.sqs, w.res.QueueURLs[queue], w.res.QueueARNs[queue], 1,
-					func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) { return handler(ctx, ev) }); err != nil && pollCtx.Err() == nil {
+					func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+						return handler(ctx, ev)
+					}); err != nil && pollCtx.Err() == nil {
 					t.Errorf("poll %s: %v", queue, err)
 					return
 				}
