@@ -106,7 +106,7 @@ func (g *crashBeforePost) Dispatch(ctx context.Context, req pipeline.DispatchReq
 func TestEndToEndExactlyOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	w, err := newWorld(ctx, io.Discard, true)
+	w, err := newWorld(ctx, io.Discard, fmt.Sprintf("e2e%d", time.Now().UnixNano()), true)
 	if err != nil {
 		t.Fatal(err)
 	}

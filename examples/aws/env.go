@@ -40,15 +40,16 @@ type world struct {
 	gh        *ghfake.Server
 }
 
-// newWorld starts the emulators and creates the resources. requireDynamo
-// makes a missing DynamoDB Local an error instead of falling back to
-// kumo's DynamoDB.
-func newWorld(ctx context.Context, log io.Writer, requireDynamo bool) (w *world, err error) {
+// newWorld starts the emulators and creates the resources named name
+// (kumo keeps one state per process, so each world of a test process
+// needs its own name). requireDynamo makes a missing DynamoDB Local an
+// error instead of falling back to kumo's DynamoDB.
+func newWorld(ctx context.Context, log io.Writer, name string, requireDynamo bool) (_ *world, err error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
 	}
-	w = &world{root: root}
+	w := &world{root: root}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -72,7 +73,7 @@ func newWorld(ctx context.Context, log io.Writer, requireDynamo bool) (w *world,
 	}
 	w.sqs = sqs.NewFromConfig(awstest.Config(w.kumo.URL))
 	w.dynamo = dynamodb.NewFromConfig(awstest.Config(w.dynamoURL))
-	w.contract = awsinfra.ContractFor(awsinfra.DefaultName, 0)
+	w.contract = awsinfra.ContractFor(name, 0)
 	if w.res, err = awsinfra.Provision(ctx, w.sqs, eventbridge.NewFromConfig(awstest.Config(w.kumo.URL)), w.dynamo, w.contract); err != nil {
 		return nil, err
 	}

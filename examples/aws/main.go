@@ -49,8 +49,11 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, out io.Writer) error {
-	w, err := newWorld(ctx, out, false)
+func run(ctx context.Context, out io.Writer) error { return runNamed(ctx, out, awsinfra.DefaultName) }
+
+// runNamed is run with the resources named name.
+func runNamed(ctx context.Context, out io.Writer, name string) error {
+	w, err := newWorld(ctx, out, name, false)
 	if err != nil {
 		return err
 	}
