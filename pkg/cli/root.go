@@ -30,7 +30,7 @@ the operator's guardrails permit.`,
 		newSimulateCmd(s),
 		newPlanCmd(s),
 		newServeCmd(s, info),
-		newReplayDLQCmd(s),
+		withSQSReplay(newReplayDLQCmd(s), s),
 		newLambdaCmd(s, info),
 	)
 	return root
