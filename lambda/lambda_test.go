@@ -160,6 +160,22 @@ func invoke[T any](t *testing.T, f *awstest.Function, payload any) T {
 
 const secret = "lambda-test-secret"
 
+// webhookEventFor is the fixture's webhook event carrying body, signed
+// with secret.
+func webhookEventFor(body []byte) events.APIGatewayV2HTTPRequest {
+	var ev events.APIGatewayV2HTTPRequest
+	b, err := os.ReadFile(filepath.Join("testdata", "apigw-v2-webhook.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &ev)
+	}
+	if err != nil {
+		panic(err)
+	}
+	ev.Headers["x-hub-signature-256"] = pipeline.Sign([]byte(secret), body)
+	ev.Body = string(body)
+	return ev
+}
+
 func webhook(t *testing.T, secret, delivery string, base64Body bool) events.APIGatewayV2HTTPRequest {
 	t.Helper()
 	var ev events.APIGatewayV2HTTPRequest
