@@ -142,6 +142,7 @@ func StartDynamoDBLocal(ctx context.Context, dir string) (*DynamoDBLocal, error)
 	cmd := exec.Command(java, "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
 		"-inMemory", "-port", strconv.Itoa(port), "-disableTelemetry")
 	cmd.Dir = dir
+	dieWithParent(cmd)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

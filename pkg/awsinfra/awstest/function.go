@@ -54,6 +54,7 @@ func StartFunction(bin string, env []string) (*Function, error) {
 	cmd := exec.Command(bin)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_RUNTIME_API=" + api.Addr()}, env...)
 	cmd.Stdout, cmd.Stderr = f, f
+	dieWithParent(cmd)
 	f.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		api.Close()
