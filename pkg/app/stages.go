@@ -73,6 +73,10 @@ type StageOptions struct {
 	// ClaimLease is the dispatcher's claim lease
 	// (pipeline.DefaultClaimLease when 0).
 	ClaimLease time.Duration
+	// WebhookSecrets, when set, supplies the webhook secrets instead of
+	// GITHUB_WEBHOOK_SECRET (Secrets Manager, where both AWSCURRENT and
+	// AWSPREVIOUS verify during a rotation).
+	WebhookSecrets pipeline.WebhookSecrets
 	// Admin, when set, serves the admin routes from this read side.
 	Admin httpapi.AdminReader
 }
@@ -103,7 +107,7 @@ func BuildStages(s *settings.Settings, p Ports, o StageOptions) (*Stages, error)
 		}
 	}
 	in, err := pipeline.NewIngress(pipeline.IngressConfig{
-		Secret: []byte(s.WebhookSecret.Value()), Apply: apply, Now: o.Now, Logger: log,
+		Secret: []byte(s.WebhookSecret.Value()), Secrets: o.WebhookSecrets, Apply: apply, Now: o.Now, Logger: log,
 		OnPush: pushEvicter(p.GitHub, log),
 	})
 	if err != nil {

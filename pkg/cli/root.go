@@ -33,9 +33,10 @@ the operator's guardrails permit.`,
 		newSimulateCmd(s),
 		newPlanCmd(s),
 		newServeCmd(s, info),
-		newReplayDLQCmd(s),
+		withSQSReplay(newReplayDLQCmd(s), s),
 		newStatusCmd(s),
 		newTraceCmd(s),
+		newLambdaCmd(s, info),
 	)
 	registerFlagCompletions(root)
 	return root

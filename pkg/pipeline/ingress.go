@@ -26,8 +26,13 @@ const MaxDeliveryIDLen = 200
 
 // IngressConfig configures an Ingress.
 type IngressConfig struct {
-	// Secret is the webhook secret (GITHUB_WEBHOOK_SECRET). Required.
+	// Secret is the webhook secret (GITHUB_WEBHOOK_SECRET). Required
+	// unless Secrets is set.
 	Secret []byte
+	// Secrets, when set, supplies the secrets instead of Secret (a
+	// Secrets Manager secret during a rotation: AWSCURRENT and
+	// AWSPREVIOUS); a delivery signed with any of them verifies.
+	Secrets WebhookSecrets
 	// Apply makes an accepted delivery durable: the replay record, the
 	// request on QueueRequests and the request.accepted fact (one SQLite
 	// transaction in serve; PortApplier on AWS). Required.
@@ -42,22 +47,31 @@ type IngressConfig struct {
 	Logger *slog.Logger
 }
 
+// WebhookSecrets supplies the webhook secrets a signature may be made
+// with: the current one first, then those still accepted (the previous one
+// during a rotation). An error makes the delivery IngressUnavailable (503),
+// so GitHub redelivers it later.
+type WebhookSecrets interface {
+	WebhookSecrets(ctx context.Context) ([][]byte, error)
+}
+
 // Ingress checks and enqueues GitHub webhook deliveries. It knows nothing
 // of HTTP: pkg/httpapi reads the request (rate limit, body cap) and maps
 // the IngressResult to a status code.
 type Ingress struct {
-	secret []byte
-	apply  Applier
-	onPush func([]byte)
-	now    func() time.Time
-	log    *slog.Logger
+	secret  []byte
+	secrets WebhookSecrets
+	apply   Applier
+	onPush  func([]byte)
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // NewIngress builds an Ingress. It refuses to build without a secret: a
 // webhook endpoint that does not verify signatures must never run.
 func NewIngress(c IngressConfig) (*Ingress, error) {
 	var missing []string
-	if len(c.Secret) == 0 {
+	if len(c.Secret) == 0 && c.Secrets == nil {
 		missing = append(missing, "webhook secret (GITHUB_WEBHOOK_SECRET)")
 	}
 	if c.Apply == nil {
@@ -67,11 +81,12 @@ func NewIngress(c IngressConfig) (*Ingress, error) {
 		return nil, fmt.Errorf("ingress: missing %s", strings.Join(missing, ", "))
 	}
 	return &Ingress{
-		secret: bytes.Clone(c.Secret),
-		apply:  c.Apply,
-		onPush: c.OnPush,
-		now:    orNow(c.Now),
-		log:    orDefault(c.Logger),
+		secret:  bytes.Clone(c.Secret),
+		secrets: c.Secrets,
+		apply:   c.Apply,
+		onPush:  c.OnPush,
+		now:     orNow(c.Now),
+		log:     orDefault(c.Logger),
 	}, nil
 }
 
@@ -147,7 +162,7 @@ func (in *Ingress) Accept(ctx context.Context, d WebhookDelivery) IngressResult 
 }
 
 func (in *Ingress) accept(ctx context.Context, d WebhookDelivery) IngressResult {
-	ev, r := in.Check(d)
+	ev, r := in.Check(ctx, d)
 	if r.Status == IngressIgnored && d.Event == "push" && in.onPush != nil {
 		in.onPush(d.Body) // signed: Check verified it before ignoring
 	}
@@ -170,7 +185,7 @@ func (in *Ingress) accept(ctx context.Context, d WebhookDelivery) IngressResult 
 // Check runs the checks of Accept that need no store, in order, and
 // returns the decoded event of a completed workflow_run delivery with
 // Status IngressAccepted, or the first failed check (or IngressIgnored).
-func (in *Ingress) Check(d WebhookDelivery) (plan.Event, IngressResult) {
+func (in *Ingress) Check(ctx context.Context, d WebhookDelivery) (plan.Event, IngressResult) {
 	switch {
 	case d.ID == "":
 		return plan.Event{}, IngressResult{Status: IngressMissingInput, Detail: "missing " + HeaderDelivery}
@@ -183,7 +198,11 @@ func (in *Ingress) Check(d WebhookDelivery) (plan.Event, IngressResult) {
 	}
 	// An empty signature fails here (401), never with a server error.
 	// (pkg/httpapi answers 400 earlier when the header is absent.)
-	if !VerifySignature(in.secret, d.Body, d.Signature) {
+	ok, err := in.verify(ctx, d)
+	if err != nil {
+		return plan.Event{}, IngressResult{Status: IngressUnavailable, Err: fmt.Errorf("webhook secret: %w", err)}
+	}
+	if !ok {
 		return plan.Event{}, IngressResult{Status: IngressBadSignature}
 	}
 	if !isJSONMediaType(d.ContentType) {
@@ -259,6 +278,24 @@ func (in *Ingress) Step(deliveryID, event string, ev plan.Event) (Effects, error
 		Enqueue: []Outgoing{{Queue: QueueRequests, DedupID: deliveryID, Body: msg}},
 		Facts:   []facts.Event{fact},
 	}, nil
+}
+
+// verify checks the signature against the secret, or against every secret
+// the source returns (each one is checked: the time does not tell which
+// matched).
+func (in *Ingress) verify(ctx context.Context, d WebhookDelivery) (bool, error) {
+	if in.secrets == nil {
+		return VerifySignature(in.secret, d.Body, d.Signature), nil
+	}
+	secrets, err := in.secrets.WebhookSecrets(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok := false
+	for _, s := range secrets {
+		ok = VerifySignature(s, d.Body, d.Signature) || ok
+	}
+	return ok, nil
 }
 
 // String names the status for logs.
