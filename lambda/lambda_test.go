@@ -295,7 +295,7 @@ func TestDispatcherFunctionDispatchesOnce(t *testing.T) {
 	e := newEnv(t)
 	gh := ghfake.New()
 	t.Cleanup(gh.Close)
-	gh.AddRepo(ghfake.Repo{FullName: "acme/web", Files: map[string]string{".github/workflows/deploy.yml": "on: workflow_dispatch\n"}})
+	gh.AddRepo(ghfake.Repo{FullName: "acme/web", Files: map[string]string{".github/workflows/deploy.yml": "on:\n  workflow_dispatch:\n    inputs:\n      sha: {}\n"}})
 	gh.AddInstallation(1234, "acme/web")
 	f := e.start(t, "dispatcher", fmt.Sprint("GITHUB_APP_ID=", gh.AppID()),
 		"GITHUB_APP_PRIVATE_KEY="+string(gh.PrivateKeyPEM()), "GITHUB_API_URL="+gh.URL())

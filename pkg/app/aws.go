@@ -221,6 +221,7 @@ func NewAWS(ctx context.Context, s *settings.Settings, stage string, info BuildI
 				}
 				return fp.HandleFacts(ctx, e)
 			}
+			r.QueueURL, r.DLQURL = s.FactsQueueURL, s.FactsDLQURL
 		}
 		if r.Concurrency <= 0 {
 			r.Concurrency = awsinfra.MaxBatchEntries

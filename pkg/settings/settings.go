@@ -72,6 +72,8 @@ type Settings struct {
 	TargetsQueueURL      string // DISPATCH_TARGETS_QUEUE_URL
 	RequestsDLQURL       string // DISPATCH_REQUESTS_DLQ_URL
 	TargetsDLQURL        string // DISPATCH_TARGETS_DLQ_URL
+	FactsQueueURL        string // DISPATCH_FACTS_QUEUE_URL
+	FactsDLQURL          string // DISPATCH_FACTS_DLQ_URL
 	FactsEventBusName    string // DISPATCH_FACTS_EVENT_BUS_NAME
 	EventsTableName      string // DISPATCH_EVENTS_TABLE_NAME
 	ProjectionsTableName string // DISPATCH_PROJECTIONS_TABLE_NAME
