@@ -125,7 +125,7 @@ func WithNegativeCacheTTL(d time.Duration) Option {
 	return func(o *options) { o.negativeTTL = d }
 }
 
-// WithAppSlug sets the App's slug (GITHUB_APP_SLUG) used to recognise runs
+// WithAppSlug sets the App's slug used to recognise runs
 // the App dispatched (actor "<slug>[bot]"); without it the slug is read
 // once from GET /app.
 func WithAppSlug(slug string) Option { return func(o *options) { o.appSlug = slug } }
