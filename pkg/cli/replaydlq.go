@@ -173,17 +173,9 @@ func openReplayStore(ctx context.Context, s Streams, o *replayOptions) (*local.S
 	default:
 		return nil, usageErrorf("--format: unknown format %q (expected text or json)", o.format)
 	}
-	path, source := o.db, "--db"
-	if path == "" {
-		source = "DISPATCHER_DB"
-		cfg, err := settings.Load(s.Getenv)
-		if err != nil {
-			return nil, &UsageError{Err: err}
-		}
-		path = cfg.DBPath
-	}
-	if strings.TrimSpace(path) == "" {
-		return nil, usageErrorf("--db must not be empty")
+	path, source, err := storePath(s, o.db)
+	if err != nil {
+		return nil, err
 	}
 	st, err := os.Stat(path)
 	switch {
@@ -520,4 +512,23 @@ func replayQueueNames(queues []string) string {
 		names[i] = q + local.DLQSuffix
 	}
 	return strings.Join(names, " and ")
+}
+
+// storePath is the store file a tool opens: the --db flag's value, else
+// DISPATCHER_DB (else its default), with the name of where it came from
+// for messages.
+func storePath(s Streams, flag string) (path, source string, err error) {
+	path, source = flag, "--db"
+	if path == "" {
+		source = "DISPATCHER_DB"
+		cfg, err := settings.Load(s.Getenv)
+		if err != nil {
+			return "", "", &UsageError{Err: err}
+		}
+		path = cfg.DBPath
+	}
+	if strings.TrimSpace(path) == "" {
+		return "", "", usageErrorf("--db must not be empty")
+	}
+	return path, source, nil
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/dispatcher-dev/dispatcher/pkg/facts"
 	"github.com/dispatcher-dev/dispatcher/pkg/httpapi"
 	"github.com/dispatcher-dev/dispatcher/pkg/local"
-	"github.com/dispatcher-dev/dispatcher/pkg/settings"
 )
 
 // adminSourceOptions choose where status and trace read from: the local
@@ -73,17 +72,9 @@ func openAdminSource(ctx context.Context, s Streams, o *adminSourceOptions) (*ad
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		return &adminSource{base: u, token: s.Env("ADMIN_TOKEN"), client: &http.Client{Timeout: adminTimeout}}, nil
 	}
-	path, source := o.db, "--db"
-	if path == "" {
-		source = "DISPATCHER_DB"
-		cfg, err := settings.Load(s.Getenv)
-		if err != nil {
-			return nil, &UsageError{Err: err}
-		}
-		path = cfg.DBPath
-	}
-	if strings.TrimSpace(path) == "" {
-		return nil, usageErrorf("--db must not be empty")
+	path, source, err := storePath(s, o.db)
+	if err != nil {
+		return nil, err
 	}
 	st, err := os.Stat(path)
 	switch {
